@@ -1,0 +1,160 @@
+"""Command line of the emulator: ``python -m vecml_async.emulator [options]``.
+
+:func:`main` parses options with argparse (no extra dependencies, so the package CLI can
+delegate to it), binds a loopback socket, prints one line ``VECML_EMULATOR_URL <base_url>``
+on stdout (what :func:`~vecml_async.emulator.process.spawn` waits for) and serves until
+SIGINT or SIGTERM. Logs go to stderr. :func:`settings_to_argv` is the inverse of the option
+parsing, so settings survive the trip to a child process unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import uvicorn
+
+from vecml_async.emulator.faults import FAULT_KINDS, FaultConfig
+from vecml_async.emulator.server import Emulator, base_url_of, bind_loopback, uvicorn_config
+from vecml_async.emulator.settings import EmulatorSettings
+
+__all__ = ["URL_LINE_PREFIX", "build_parser", "main", "settings_from_args", "settings_to_argv"]
+
+URL_LINE_PREFIX = "VECML_EMULATOR_URL "
+
+_FAULT_PROBS = ("drop_before_apply", "drop_after_apply", "error_500", "error_503")
+
+
+def _schedule(text: str) -> dict[int, str]:
+    """``"3=error_500,7=drop_after_apply"`` -> ``{3: "error_500", 7: "drop_after_apply"}``."""
+    out: dict[int, str] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        number, sep, kind = item.partition("=")
+        if not sep or not number.strip().isdigit() or kind.strip() not in FAULT_KINDS:
+            raise argparse.ArgumentTypeError(f"bad schedule entry {item!r} (use N=KIND)")
+        out[int(number)] = kind.strip()
+    return out
+
+
+def build_parser(prog: str = "python -m vecml_async.emulator") -> argparse.ArgumentParser:
+    """The option parser (reusable by a wrapping CLI)."""
+    p = argparse.ArgumentParser(prog=prog, description="Run a local VecML-compatible server.")
+    p.add_argument("--host", default="127.0.0.1", help="loopback address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8765, help="port; 0 picks a free one")
+    p.add_argument("--log-level", default="warning")
+    p.add_argument("--rate-limit", type=float, help="calls per second per API key")
+    p.add_argument("--rate-limit-burst", type=int, help="token bucket capacity")
+    p.add_argument("--rate-limit-body", choices=("text", "json"), default="text")
+    p.add_argument("--max-body-bytes", type=int, default=200_000_000)
+    p.add_argument("--oversize-status", type=int, choices=(413, 400), default=413)
+    p.add_argument("--error-status", choices=("http", "ok"), default="http")
+    p.add_argument("--duplicate-ids", choices=("overwrite", "reject"), default="overwrite")
+    p.add_argument("--no-auto-training-mode", action="store_true")
+    p.add_argument("--api-key", action="append", dest="api_keys", help="accepted key (repeat)")
+    p.add_argument("--upload-delay", type=float, default=0.0)
+    p.add_argument("--training-delay", type=float, default=0.0)
+    p.add_argument("--sink", action="store_true", help="add_data_batch only counts bytes")
+    p.add_argument("--name-pattern")
+    f = p.add_argument_group("fault injection")
+    f.add_argument("--fault-seed", type=int, default=0)
+    for kind in _FAULT_PROBS:
+        f.add_argument(f"--{kind.replace('_', '-')}", type=float, default=0.0, metavar="P")
+    f.add_argument("--latency", type=float, default=0.0, metavar="SECONDS")
+    f.add_argument("--latency-jitter", type=float, default=0.0, metavar="SECONDS")
+    f.add_argument("--rate-limit-burst-prob", type=float, default=0.0, metavar="P")
+    f.add_argument("--rate-limit-burst-length", type=int, default=5)
+    f.add_argument("--fault-endpoints", help="comma-separated endpoint names")
+    f.add_argument("--fault-schedule", type=_schedule, default={}, help="N=KIND,...")
+    return p
+
+
+def settings_from_args(args: argparse.Namespace) -> EmulatorSettings:
+    """Settings from parsed options (raises ValueError on an invalid combination)."""
+    faults = FaultConfig(
+        seed=args.fault_seed,
+        latency=args.latency,
+        latency_jitter=args.latency_jitter,
+        rate_limit_burst_prob=args.rate_limit_burst_prob,
+        rate_limit_burst_length=args.rate_limit_burst_length,
+        endpoints=frozenset(args.fault_endpoints.split(",")) if args.fault_endpoints else None,
+        schedule=args.fault_schedule,
+        **{kind: getattr(args, kind) for kind in _FAULT_PROBS},
+    )
+    extra: dict[str, Any] = {}
+    if args.name_pattern is not None:
+        extra["name_pattern"] = args.name_pattern
+    return EmulatorSettings(
+        rate_limit=args.rate_limit,
+        rate_limit_burst=args.rate_limit_burst,
+        rate_limit_body=args.rate_limit_body,
+        max_body_bytes=args.max_body_bytes,
+        oversize_status=args.oversize_status,
+        error_status=args.error_status,
+        duplicate_ids=args.duplicate_ids,
+        allow_auto_training_mode=not args.no_auto_training_mode,
+        api_keys=frozenset(args.api_keys) if args.api_keys else None,
+        upload_delay=args.upload_delay,
+        training_delay=args.training_delay,
+        sink=args.sink,
+        faults=faults,
+        **extra,
+    )
+
+
+def settings_to_argv(settings: EmulatorSettings) -> list[str]:
+    """Options that make :func:`settings_from_args` rebuild ``settings`` exactly."""
+    s, f = settings, settings.faults
+    argv = [
+        f"--rate-limit-body={s.rate_limit_body}",
+        f"--max-body-bytes={s.max_body_bytes}",
+        f"--oversize-status={s.oversize_status}",
+        f"--error-status={s.error_status}",
+        f"--duplicate-ids={s.duplicate_ids}",
+        f"--upload-delay={s.upload_delay!r}",
+        f"--training-delay={s.training_delay!r}",
+        f"--name-pattern={s.name_pattern}",
+        f"--fault-seed={f.seed}",
+        f"--latency={f.latency!r}",
+        f"--latency-jitter={f.latency_jitter!r}",
+        f"--rate-limit-burst-prob={f.rate_limit_burst_prob!r}",
+        f"--rate-limit-burst-length={f.rate_limit_burst_length}",
+    ]
+    argv += [f"--{k.replace('_', '-')}={getattr(f, k)!r}" for k in _FAULT_PROBS]
+    if s.rate_limit is not None:
+        argv.append(f"--rate-limit={s.rate_limit!r}")
+    if s.rate_limit_burst is not None:
+        argv.append(f"--rate-limit-burst={s.rate_limit_burst}")
+    if not s.allow_auto_training_mode:
+        argv.append("--no-auto-training-mode")
+    if s.sink:
+        argv.append("--sink")
+    for key in sorted(s.api_keys or ()):
+        argv.append(f"--api-key={key}")
+    if f.endpoints is not None:
+        argv.append(f"--fault-endpoints={','.join(sorted(f.endpoints))}")
+    if f.schedule:
+        argv.append("--fault-schedule=" + ",".join(f"{n}={k}" for n, k in f.schedule.items()))
+    return argv
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the emulator in the foreground until interrupted; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = settings_from_args(args)
+        sock = bind_loopback(args.host, args.port)
+    except (ValueError, TypeError, OSError) as err:
+        parser.error(str(err))
+    logging.basicConfig(stream=sys.stderr, level=args.log_level.upper())
+    emulator = Emulator(settings)
+    print(URL_LINE_PREFIX + base_url_of(sock), flush=True)
+    server = uvicorn.Server(uvicorn_config(emulator.app, args.log_level))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+    return 0

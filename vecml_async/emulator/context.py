@@ -1,0 +1,173 @@
+"""Shared state of one emulator and the helpers every endpoint handler uses.
+
+:class:`Context` owns the store, the counters, the fault injector, the rate-limit buckets and
+the background work (upload timers, training tasks). Handlers receive it with the caller's
+tenant and the decoded body; they raise :class:`~vecml_async.emulator.parsing.RequestError`
+to refuse a request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from vecml_async.emulator.faults import FaultInjector
+from vecml_async.emulator.limits import TokenBuckets
+from vecml_async.emulator.parsing import RequestError, bad, req_str
+from vecml_async.emulator.settings import EmulatorSettings
+from vecml_async.emulator.stats import Stats
+from vecml_async.emulator.store import Batch, Collection, Job, Project, Store, Tenant
+
+__all__ = ["Context", "conflict", "not_found"]
+
+
+def not_found(message: str) -> RequestError:
+    return RequestError(404, message, "not_found")
+
+
+def conflict(message: str) -> RequestError:
+    return RequestError(409, message, "conflict")
+
+
+class Context:
+    """One emulator's state. Create it outside a loop; use it on the server's loop."""
+
+    def __init__(
+        self, settings: EmulatorSettings, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.store = Store()
+        self.stats = Stats(clock)
+        self.faults = FaultInjector(settings.faults)
+        self.buckets = TokenBuckets(settings.rate_limit, settings.bucket_capacity, clock)
+        self.sink_jobs: dict[str, Job] = {}
+        self._timers: set[asyncio.TimerHandle] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- lookups -------------------------------------------------------------------------
+
+    def name(self, fields: dict[str, Any], key: str) -> str:
+        """A required name field that matches the name pattern."""
+        value = req_str(fields, key)
+        if not self.settings.name_ok(value):
+            raise bad(
+                f"Invalid {key} '{value[:140]}': use 1-128 letters, digits, '_' or '-'"
+                if self.settings.name_pattern.startswith("^[A-Za-z0-9_-]")
+                else f"Invalid {key} '{value[:140]}'"
+            )
+        return value
+
+    def project(self, tenant: Tenant, fields: dict[str, Any]) -> Project:
+        name = self.name(fields, "project_name")
+        found = tenant.projects.get(name)
+        if found is None:
+            raise not_found(f"Project {name} does not exist")
+        return found
+
+    def collection(
+        self, tenant: Tenant, fields: dict[str, Any], key: str = "collection_name"
+    ) -> Collection:
+        project = self.project(tenant, fields)
+        name = self.name(fields, key)
+        found = project.collections.get(name)
+        if found is None:
+            raise not_found(f"Collection {name} does not exist in project {project.name}")
+        return found
+
+    # -- upload jobs ---------------------------------------------------------------------
+
+    def submit_upload(
+        self, tenant: Tenant, project: Project, collection: Collection, batch: Batch
+    ) -> Job:
+        """Accept ``batch`` as an upload job that applies after ``upload_delay`` seconds.
+
+        With ``duplicate_ids="reject"`` a repeated id (in the batch, stored, or waiting in an
+        accepted batch) refuses the whole batch before anything is stored.
+        """
+        reject = self.settings.duplicate_ids == "reject"
+        if reject:
+            seen: set[str] = set()
+            for id_ in batch.ids:
+                if id_ in seen:
+                    raise bad(f"Duplicate string_id '{id_}' in the batch")
+                seen.add(id_)
+            known = collection.first_known_id(batch.ids)
+            if known is not None:
+                raise bad(f"Duplicate string_id '{known}': it already exists in the collection")
+        job_id = f"{tenant.fingerprint}_{project.name}_{collection.name}_"
+        job_id += f"{next(tenant.upload_seq)}_UploadJob"
+        job = Job(job_id, "upload", num_rows=len(batch))
+        tenant.jobs[job_id] = job
+        delay = self.settings.upload_delay
+        if delay <= 0:
+            self._apply(tenant, collection, batch, job)
+            return job
+        job.status = "in_progress"
+        if reject:
+            collection.pending_ids.update(batch.ids)
+        loop = asyncio.get_running_loop()
+        handle: asyncio.TimerHandle | None = None
+
+        def fire() -> None:
+            assert handle is not None
+            self._timers.discard(handle)
+            if reject:
+                collection.pending_ids.difference_update(batch.ids)
+            self._apply(tenant, collection, batch, job)
+
+        handle = loop.call_later(delay, fire)
+        self._timers.add(handle)
+        return job
+
+    @staticmethod
+    def _apply(tenant: Tenant, collection: Collection, batch: Batch, job: Job) -> None:
+        if collection.deleted:
+            job.finish(f"Collection {collection.name} was deleted before the upload applied")
+            return
+        overwrites = collection.apply(batch)
+        tenant.id_writes += len(batch)
+        tenant.overwrites += overwrites
+        job.finish()
+
+    def new_sink_job(self) -> str:
+        job_id = f"sink_{len(self.sink_jobs)}_UploadJob"
+        job = Job(job_id, "upload")
+        job.finish()
+        self.sink_jobs[job_id] = job
+        return job_id
+
+    # -- background work -----------------------------------------------------------------
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` as a task that :meth:`aclose` cancels."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def aclose(self) -> None:
+        """Cancel pending upload timers and training tasks (the server is stopping)."""
+        for handle in list(self._timers):
+            handle.cancel()
+        self._timers.clear()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def reset(self) -> None:
+        """Forget all data, counters, buckets and fault state (background work is cancelled
+        by :meth:`aclose`, not here)."""
+        for handle in list(self._timers):
+            handle.cancel()
+        self._timers.clear()
+        self.store.clear()
+        self.stats.reset()
+        self.faults.reset()
+        self.buckets.reset()
+        self.sink_jobs.clear()

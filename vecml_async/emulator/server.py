@@ -1,0 +1,247 @@
+"""The :class:`Emulator` and the ways to run it on a loopback port.
+
+* :func:`serve`: ``async with serve() as base_url`` runs uvicorn as a task on the current loop.
+  It installs no signal handler (Ctrl-C stays the host application's) and, on exit, stops
+  the server, cancels background jobs and closes the listening socket.
+* :func:`run_in_thread`: the same for synchronous code, on a private loop in a thread.
+* :func:`spawn`: a separate ``python -m vecml_async.emulator`` process, so a benchmark can put
+  the server on another core; :func:`inspect_remote` reads its counters over HTTP.
+
+Only loopback addresses are served: the emulator has no real authentication to offer.
+Port 0 means a free port, found by binding the socket here and handing it to uvicorn, so
+there is no window in which another process could take the port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import uvicorn
+
+from vecml_async.emulator.app import build_app, inspect_tenant
+from vecml_async.emulator.context import Context
+from vecml_async.emulator.settings import EmulatorSettings
+from vecml_async.emulator.store import fingerprint
+
+__all__ = ["LOOPBACK_HOSTS", "Emulator", "bind_loopback", "run_in_thread", "serve"]
+
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+_STARTUP_TIMEOUT = 30.0
+
+
+class Emulator:
+    """A VecML-compatible server: settings, in-memory store and the ASGI app.
+
+    One emulator may be served many times (not concurrently on two loops); its data lives as
+    long as the object. The inspection methods are for tests and may be called from any
+    thread; call them once the jobs you care about have finished.
+    """
+
+    def __init__(
+        self,
+        settings: EmulatorSettings | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings if settings is not None else EmulatorSettings()
+        self._ctx = Context(self.settings, clock)
+        self.app = build_app(self._ctx)
+
+    def __repr__(self) -> str:
+        return f"Emulator({self.settings!r})"
+
+    @staticmethod
+    def fingerprint(api_key: str) -> str:
+        """The short, non-reversible tenant name used for ``api_key`` in ids and reports."""
+        return fingerprint(api_key)
+
+    def _collection(self, api_key: str, project: str, collection: str) -> Any:
+        tenant = self._ctx.store.find(fingerprint(api_key))
+        found = tenant.projects.get(project) if tenant else None
+        coll = found.collections.get(collection) if found else None
+        if coll is None:
+            raise KeyError(f"no collection {project}/{collection} for that key")
+        return coll
+
+    def collection_ids(self, api_key: str, project: str, collection: str) -> list[str]:
+        """The ids stored in a collection, in insertion order (KeyError when absent)."""
+        return list(self._collection(api_key, project, collection).ids)
+
+    def collection_data(self, api_key: str, project: str, collection: str) -> tuple[Any, ...]:
+        """``(ids, vectors, attributes)`` of a collection: a copy of the float32 matrix (or
+        CSR matrix for sparse collections) and of the lists."""
+        coll = self._collection(api_key, project, collection)
+        matrix, attributes = coll.snapshot()
+        return list(coll.ids), matrix, attributes
+
+    def collection_counters(self, api_key: str, project: str, collection: str) -> dict[str, Any]:
+        """Rows stored, id writes and overwrites of one collection."""
+        return dict(self._collection(api_key, project, collection).describe())
+
+    def stats(self, api_key: str | None = None) -> dict[str, Any]:
+        """Requests per endpoint, rejections by reason, faults by kind, id writes, overwrites
+        and the largest number of requests in any 1 s window; for everyone or one key."""
+        if api_key is not None:
+            return inspect_tenant(self._ctx, fingerprint(api_key))
+        tenants = list(self._ctx.store.tenants.values())
+        return {
+            **self._ctx.stats.snapshot(),
+            "id_writes": sum(t.id_writes for t in tenants),
+            "overwrites": sum(t.overwrites for t in tenants),
+            "tenants": len(tenants),
+            "max_requests_in_1s": self._ctx.stats.max_in_window(1.0),
+        }
+
+    def max_requests_in_window(self, window: float = 1.0, api_key: str | None = None) -> int:
+        """Most requests that arrived within any ``window`` seconds (of one key, if given)."""
+        fp = fingerprint(api_key) if api_key is not None else None
+        return self._ctx.stats.max_in_window(window, fp)
+
+    def inspect(self, api_key: str) -> dict[str, Any]:
+        """What ``POST /_emulator/inspect`` answers for ``api_key`` (its data only)."""
+        return inspect_tenant(self._ctx, fingerprint(api_key))
+
+    def reset(self) -> None:
+        """Forget all data and counters; restart the fault sequence from its seed."""
+        self._ctx.reset()
+
+    async def aclose(self) -> None:
+        """Cancel waiting uploads and running trainings (called when a server stops)."""
+        await self._ctx.aclose()
+
+
+class _InProcessServer(uvicorn.Server):
+    """uvicorn without signal capture: the host application keeps its own Ctrl-C."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def bind_loopback(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
+    """A listening TCP socket on a loopback address (port 0 = a free port)."""
+    if host not in LOOPBACK_HOSTS:
+        raise ValueError(f"the emulator serves loopback only ({', '.join(LOOPBACK_HOSTS)})")
+    if host == "localhost":
+        host = "127.0.0.1"
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def base_url_of(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{port}/api"
+
+
+def _emulator_for(emulator: Emulator | None, settings: dict[str, Any]) -> Emulator:
+    if emulator is not None:
+        if settings:
+            raise TypeError("pass either an Emulator or settings keywords, not both")
+        return emulator
+    return Emulator(EmulatorSettings(**settings))
+
+
+def uvicorn_config(app: Any, log_level: str = "warning") -> uvicorn.Config:
+    # log_config=None: never reconfigure the host application's logging.
+    return uvicorn.Config(
+        app, log_config=None, log_level=log_level, lifespan="off", access_log=False, http="h11"
+    )
+
+
+@contextlib.asynccontextmanager
+async def serve(
+    emulator: Emulator | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    **settings: Any,
+) -> AsyncIterator[str]:
+    """Serve ``emulator`` (or a new one built from ``settings``) on this event loop.
+
+    Yields the base URL, e.g. ``"http://127.0.0.1:54321/api"``. On exit the server stops
+    accepting, finishes or closes open connections, and background jobs are cancelled.
+    """
+    emu = _emulator_for(emulator, settings)
+    sock = bind_loopback(host, port)
+    server = _InProcessServer(uvicorn_config(emu.app))
+    task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
+    try:
+        deadline = time.monotonic() + _STARTUP_TIMEOUT
+        while not server.started:
+            if task.done():
+                task.result()  # raises the startup error
+                raise RuntimeError("the emulator stopped during startup")
+            if time.monotonic() > deadline:
+                raise TimeoutError("the emulator did not start in time")
+            await asyncio.sleep(0.005)
+        yield base_url_of(sock)
+    finally:
+        server.should_exit = True
+        try:
+            await task
+        finally:
+            sock.close()
+            await emu.aclose()
+
+
+@contextlib.contextmanager
+def run_in_thread(
+    emulator: Emulator | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    **settings: Any,
+) -> Iterator[str]:
+    """Serve on a private event loop in a daemon thread; yields the base URL.
+
+    For synchronous code (``requests``, a sync test). Exiting stops the server and joins
+    the thread.
+    """
+    emu = _emulator_for(emulator, settings)
+    ready = threading.Event()
+    state: dict[str, Any] = {}
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        state["loop"], state["stop"] = asyncio.get_running_loop(), stop
+        async with serve(emu, host=host, port=port) as url:
+            state["url"] = url
+            ready.set()
+            await stop.wait()
+
+    def run() -> None:
+        try:
+            asyncio.run(main())
+        except BaseException as err:  # reported to the caller, not lost in the thread
+            state["error"] = err
+        finally:
+            ready.set()
+
+    thread = threading.Thread(target=run, name="vecml-emulator", daemon=True)
+    thread.start()
+    ready.wait(_STARTUP_TIMEOUT)
+    try:
+        if "url" not in state:
+            raise RuntimeError("the emulator thread failed to start") from state.get("error")
+        yield state["url"]
+    finally:
+        if "stop" in state and thread.is_alive():
+            with contextlib.suppress(RuntimeError):  # the loop closed on its own meanwhile
+                state["loop"].call_soon_threadsafe(state["stop"].set)
+        thread.join(_STARTUP_TIMEOUT)

@@ -1,0 +1,137 @@
+"""Settings of the local VecML-compatible server.
+
+:class:`EmulatorSettings` is a frozen dataclass validated at construction: a bad value raises
+``ValueError`` (or ``TypeError`` for a wrong type) before any server starts, so a typo in a
+test fixture fails loudly instead of silently running a permissive server.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from vecml_async.emulator.faults import FaultConfig
+
+__all__ = ["DEFAULT_NAME_PATTERN", "RATE_LIMIT_TEXT", "SPARSE_DEFAULT_DIM", "EmulatorSettings"]
+
+#: The exact text the cloud sends when a caller goes over its rate limit.
+RATE_LIMIT_TEXT = "Request limit reached, please try again later"
+#: Project, collection and model names the emulator accepts unless told otherwise.
+DEFAULT_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
+#: Dimension of a sparse collection created without ``vector_dim`` (the old VecML client's 2**21).
+SPARSE_DEFAULT_DIM = 2**21
+
+
+def _check_choice(name: str, value: object, choices: tuple[object, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices!r}, got {value!r}")
+
+
+def _check_seconds(name: str, value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number of seconds")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
+
+
+@dataclass(frozen=True)
+class EmulatorSettings:
+    """How the emulator behaves. Every field has the default of a permissive, fast server.
+
+    Attributes:
+        rate_limit: calls per second allowed per API key (token bucket); ``None`` = unlimited.
+        rate_limit_burst: bucket capacity; ``None`` = ``max(1, ceil(rate_limit))``.
+        rate_limit_body: ``"text"`` sends the rate-limit answer as plain text, ``"json"`` wraps
+            the same text in the error envelope.
+        max_body_bytes: largest request body accepted, in bytes (the cloud's "200MB").
+        oversize_status: HTTP status of an over-cap body, 413 or 400.
+        error_status: ``"http"`` sends 4xx statuses with the error envelope; ``"ok"`` sends
+            HTTP 200 with the envelope (the rate-limit and oversize answers keep their status).
+        duplicate_ids: ``"overwrite"`` upserts a row whose id exists; ``"reject"`` refuses the
+            whole batch with 400 naming the id.
+        allow_auto_training_mode: accept ``training_mode="auto"`` (trained as ``"balanced"``).
+        api_keys: the keys accepted; ``None`` accepts any non-empty string.
+        upload_delay: seconds an upload job waits before it applies its rows.
+        training_delay: seconds a training job stays ``pending`` before it starts.
+        sink: ``add_data_batch`` only reads and counts the body (no parse, no storage, no
+            auth) and answers with a job that is already finished; for measuring a client.
+        faults: injected failures, see :class:`~vecml_async.emulator.faults.FaultConfig`.
+        name_pattern: regular expression every project, collection and model name must match.
+    """
+
+    rate_limit: float | None = None
+    rate_limit_burst: int | None = None
+    rate_limit_body: Literal["text", "json"] = "text"
+    max_body_bytes: int = 200_000_000
+    oversize_status: Literal[413, 400] = 413
+    error_status: Literal["http", "ok"] = "http"
+    duplicate_ids: Literal["overwrite", "reject"] = "overwrite"
+    allow_auto_training_mode: bool = True
+    api_keys: frozenset[str] | None = None
+    upload_delay: float = 0.0
+    training_delay: float = 0.0
+    sink: bool = False
+    faults: FaultConfig = field(default_factory=FaultConfig)
+    name_pattern: str = DEFAULT_NAME_PATTERN
+    _name_re: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.rate_limit is not None:
+            _check_seconds("rate_limit", self.rate_limit)
+            if self.rate_limit <= 0:
+                raise ValueError("rate_limit must be > 0 (use None for unlimited)")
+        if self.rate_limit_burst is not None and (
+            isinstance(self.rate_limit_burst, bool)
+            or not isinstance(self.rate_limit_burst, int)
+            or self.rate_limit_burst < 1
+        ):
+            raise ValueError("rate_limit_burst must be an int >= 1 or None")
+        _check_choice("rate_limit_body", self.rate_limit_body, ("text", "json"))
+        if (
+            isinstance(self.max_body_bytes, bool)
+            or not isinstance(self.max_body_bytes, int)
+            or self.max_body_bytes < 1
+        ):
+            raise ValueError("max_body_bytes must be an int >= 1")
+        _check_choice("oversize_status", self.oversize_status, (413, 400))
+        _check_choice("error_status", self.error_status, ("http", "ok"))
+        _check_choice("duplicate_ids", self.duplicate_ids, ("overwrite", "reject"))
+        _check_seconds("upload_delay", self.upload_delay)
+        _check_seconds("training_delay", self.training_delay)
+        if not isinstance(self.faults, FaultConfig):
+            raise TypeError("faults must be a FaultConfig")
+        if self.api_keys is not None:
+            keys = self.api_keys
+            if isinstance(keys, str) or not isinstance(keys, Iterable):
+                raise TypeError("api_keys must be a collection of strings or None")
+            frozen = frozenset(keys)
+            if not frozen or any(not isinstance(k, str) or not k for k in frozen):
+                raise ValueError("api_keys must hold at least one non-empty string")
+            object.__setattr__(self, "api_keys", frozen)
+        try:
+            compiled = re.compile(self.name_pattern)
+        except (re.error, TypeError) as err:
+            raise ValueError(f"name_pattern is not a valid regular expression: {err}") from None
+        object.__setattr__(self, "_name_re", compiled)
+
+    @property
+    def bucket_capacity(self) -> int | None:
+        """Token-bucket capacity in force, or ``None`` when there is no rate limit."""
+        if self.rate_limit is None:
+            return None
+        if self.rate_limit_burst is not None:
+            return self.rate_limit_burst
+        return max(1, math.ceil(self.rate_limit))
+
+    def name_ok(self, name: str) -> bool:
+        """True when ``name`` is an acceptable project, collection or model name."""
+        return self._name_re.fullmatch(name) is not None
+
+    def key_ok(self, key: object) -> bool:
+        """True when ``key`` authenticates: a non-empty string, in ``api_keys`` when set."""
+        if not isinstance(key, str) or not key:
+            return False
+        return self.api_keys is None or key in self.api_keys
