@@ -1,0 +1,279 @@
+"""Packing encoded rows into ``add_data_batch`` requests (pure, no I/O).
+
+A :class:`Batcher` is a state machine with two triggers, rows and bytes. It receives chunks of
+encoded rows (:class:`~vecml_async._encoding.EncodedRows`) in input order and cuts them into
+:class:`Batch` objects so that no batch has more than ``max_rows`` rows or a body longer than
+``max_bytes``, counting the whole body exactly: the envelope with the key and names, the
+brackets, and every comma. A single row whose body would exceed ``max_bytes`` goes alone in a
+batch as long as it fits under ``hard_max_bytes``; past that it is reported as an
+:class:`OversizeRow` (the rows before it still go out).
+
+The body length of a batch of ``n`` rows is::
+
+    fixed + sum(id_i) + (n - 1) + sum(vec_i) + (n - 1) [+ attr_fixed + sum(attr_i) + (n - 1)]
+
+where ``fixed`` counts the envelope and the attribute part is present when any row of the
+batch has attributes (rows without any then send ``{}``).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from itertools import accumulate
+from typing import Final
+
+import orjson
+
+from vecml_async._encoding import EncodedBody, EncodedRows
+
+IDS_OPEN: Final = b',"string_ids":['
+IDS_TO_DATA: Final = b'],"data":['
+DATA_OPEN: Final = b',"data":['
+DATA_TO_ATTRS: Final = b'],"attributes":['
+CLOSE: Final = b"]}"
+EMPTY_ATTRS: Final = b"{}"
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """The constant part of every ``add_data_batch`` body of one ingest."""
+
+    head: bytes  # '{"user_api_key":...,"project_name":...,"collection_name":...'
+
+    @classmethod
+    def create(cls, api_key: str, project_name: str, collection_name: str) -> Envelope:
+        encoded = orjson.dumps(
+            {
+                "user_api_key": api_key,
+                "project_name": project_name,
+                "collection_name": collection_name,
+            }
+        )
+        return cls(encoded[:-1])
+
+    @property
+    def prefix(self) -> bytes:
+        """Everything up to the first id."""
+        return self.head + IDS_OPEN
+
+    def fixed(self, with_attributes: bool) -> int:
+        """Bytes of a body that do not depend on its rows."""
+        size = len(self.head) + len(IDS_OPEN) + len(IDS_TO_DATA) + len(CLOSE)
+        return size + len(DATA_TO_ATTRS) if with_attributes else size
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Rows ``first`` to ``stop - 1`` of one chunk."""
+
+    chunk: EncodedRows
+    first: int
+    stop: int
+
+    def __len__(self) -> int:
+        return self.stop - self.first
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One ``add_data_batch`` request's worth of rows, with its exact body length."""
+
+    index: int
+    segments: tuple[Segment, ...]
+    rows: int
+    length: int
+    has_attributes: bool
+
+    @property
+    def first_row(self) -> int:
+        """Index, in the whole input, of the batch's first row."""
+        first = self.segments[0]
+        return first.chunk.start + first.first
+
+    def row_indices(self) -> Iterator[int]:
+        """Indices, in the whole input, of the batch's rows."""
+        for seg in self.segments:
+            yield from range(seg.chunk.start + seg.first, seg.chunk.start + seg.stop)
+
+    def ids(self) -> list[str]:
+        """The batch's row ids, in order."""
+        out: list[str] = []
+        for seg in self.segments:
+            out.extend(seg.chunk.ids[seg.first : seg.stop])
+        return out
+
+    def body(self, envelope: Envelope, *, include_ids: bool = True) -> EncodedBody:
+        """The request body as slices of the encoded chunks (nothing is encoded again).
+
+        ``include_ids=False`` leaves ``string_ids`` out, so the server generates the ids.
+        """
+        if include_ids:
+            pieces: list[bytes | memoryview] = [envelope.prefix]
+            _join(pieces, (s.chunk.id_col.span(s.first, s.stop) for s in self.segments))
+            pieces.append(IDS_TO_DATA)
+        else:
+            pieces = [envelope.head + DATA_OPEN]
+        _join(pieces, (s.chunk.vec_col.span(s.first, s.stop) for s in self.segments))
+        if self.has_attributes:
+            pieces.append(DATA_TO_ATTRS)
+            _join(pieces, (_attr_span(s) for s in self.segments))
+        pieces.append(CLOSE)
+        length = sum(len(p) for p in pieces)
+        if (
+            include_ids and length != self.length
+        ):  # the batcher's arithmetic is the contract; check it
+            raise AssertionError(f"batch body is {length} bytes, expected {self.length}")
+        return EncodedBody(tuple(pieces), length)
+
+
+def _join(pieces: list[bytes | memoryview], spans: Iterator[bytes | memoryview]) -> None:
+    for n, span in enumerate(spans):
+        if n:
+            pieces.append(b",")
+        pieces.append(span)
+
+
+def _attr_span(seg: Segment) -> bytes | memoryview:
+    if seg.chunk.attr_col is not None:
+        return seg.chunk.attr_col.span(seg.first, seg.stop)
+    return b",".join([EMPTY_ATTRS] * len(seg))
+
+
+@dataclass(frozen=True)
+class OversizeRow:
+    """A row whose body alone would exceed the hard cap: it cannot be sent."""
+
+    index: int
+    row_id: str
+    size: int
+
+
+@dataclass(frozen=True)
+class _Costs:
+    base: list[int]  # cumulative id + vector bytes + 2 commas per row
+    both: list[int]  # base plus cumulative attribute bytes + 1 comma per row
+    attrs: list[int]  # cumulative attribute bytes + 1 comma per row
+
+
+def _costs(chunk: EncodedRows) -> _Costs:
+    ids, vecs = chunk.id_col, chunk.vec_col
+    n = len(chunk)
+    base = [0, *accumulate(ids.length(i) + vecs.length(i) + 2 for i in range(n))]
+    if chunk.attr_col is None:
+        attrs = list(range(0, 3 * n + 1, 3))
+    else:
+        col = chunk.attr_col
+        attrs = [0, *accumulate(col.length(i) + 1 for i in range(n))]
+    return _Costs(base, [b + a for b, a in zip(base, attrs)], attrs)
+
+
+class Batcher:
+    """Cuts chunks of encoded rows into batches under ``max_rows`` and ``max_bytes``."""
+
+    def __init__(
+        self,
+        envelope: Envelope,
+        *,
+        max_rows: int,
+        max_bytes: int,
+        hard_max_bytes: int | None = None,
+    ) -> None:
+        if max_rows < 1:
+            raise ValueError("max_rows must be >= 1")
+        hard = max_bytes if hard_max_bytes is None else hard_max_bytes
+        if max_bytes > hard:
+            raise ValueError("max_bytes must not exceed hard_max_bytes")
+        if envelope.fixed(True) > max_bytes:
+            raise ValueError("max_bytes is too small for any request")
+        self.envelope = envelope
+        self.max_rows = max_rows
+        self.max_bytes = max_bytes
+        self.hard_max_bytes = hard
+        self._next_index = 0
+        self._reset()
+
+    def _reset(self) -> None:
+        self._segments: list[Segment] = []
+        self._rows = 0
+        self._base = 0
+        self._attrs = 0
+        self._any_attr = False
+
+    def _size(self, any_attr: bool, base: int, attrs: int) -> int:
+        return self.envelope.fixed(any_attr) - 2 + base + (attrs - 1 if any_attr else 0)
+
+    def _emit(self) -> Batch:
+        batch = Batch(
+            index=self._next_index,
+            segments=tuple(self._segments),
+            rows=self._rows,
+            length=self._size(self._any_attr, self._base, self._attrs),
+            has_attributes=self._any_attr,
+        )
+        self._next_index += 1
+        self._reset()
+        return batch
+
+    def add(self, chunk: EncodedRows) -> list[Batch | OversizeRow]:
+        """Take a chunk; return the batches it completes (and rows that can never fit)."""
+        out: list[Batch | OversizeRow] = []
+        costs = _costs(chunk)
+        n = len(chunk)
+        p = 0
+        while p < n:
+            any_attr = self._any_attr or chunk.attr_col is not None
+            cum = costs.both if any_attr else costs.base
+            current = self._size(any_attr, self._base, self._attrs)
+            room = min(n - p, self.max_rows - self._rows)
+            # largest q in [p, p + room] with current + cum[q] - cum[p] <= max_bytes
+            q = bisect_right(cum, self.max_bytes - current + cum[p], p, p + room + 1) - 1
+            if q > p:
+                self._segments.append(Segment(chunk, p, q))
+                self._rows += q - p
+                self._base += costs.base[q] - costs.base[p]
+                self._attrs += costs.attrs[q] - costs.attrs[p]
+                self._any_attr = any_attr
+                p = q
+                if self._rows == self.max_rows:
+                    out.append(self._emit())
+                continue
+            if self._rows:
+                out.append(self._emit())  # row p does not fit here; it opens the next batch
+                continue
+            # Row p alone exceeds max_bytes: send it alone if the hard cap allows.
+            alone_attr = chunk.attr_col is not None
+            size = self._size(
+                alone_attr,
+                costs.base[p + 1] - costs.base[p],
+                costs.attrs[p + 1] - costs.attrs[p],
+            )
+            if size <= self.hard_max_bytes:
+                self._segments.append(Segment(chunk, p, p + 1))
+                self._rows, self._any_attr = 1, alone_attr
+                self._base = costs.base[p + 1] - costs.base[p]
+                self._attrs = costs.attrs[p + 1] - costs.attrs[p]
+                out.append(self._emit())
+            else:
+                out.append(OversizeRow(chunk.start + p, chunk.ids[p], size))
+            p += 1
+        return out
+
+    def flush(self) -> Batch | None:
+        """The last, partly filled batch, if any."""
+        return self._emit() if self._rows else None
+
+
+def pack(
+    chunks: Sequence[EncodedRows], envelope: Envelope, *, max_rows: int, max_bytes: int
+) -> list[Batch | OversizeRow]:
+    """Convenience: every batch of ``chunks`` (used by ``add_data_batch`` and tests)."""
+    batcher = Batcher(envelope, max_rows=max_rows, max_bytes=max_bytes)
+    out: list[Batch | OversizeRow] = []
+    for chunk in chunks:
+        out.extend(batcher.add(chunk))
+    last = batcher.flush()
+    if last is not None:
+        out.append(last)
+    return out

@@ -1,0 +1,588 @@
+"""``AsyncVecML``: the client. One method per documented endpoint, plus ``ingest``.
+
+One client holds one connection pool and one rate limiter; share it between any number of
+tasks of one event loop (for example, open it in a FastAPI lifespan). Use ``async with`` or
+call ``aclose()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Collection, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from vecml_async._batching import Batch, Batcher, Envelope
+from vecml_async._config import (
+    API_KEY_ENV,
+    BASE_URL_ENV,
+    DEFAULT_BASE_URL,
+    HARD_MAX_REQUEST_BYTES,
+    PollPolicy,
+    RateLimitPolicy,
+    RetryPolicy,
+)
+from vecml_async._files import load_file
+from vecml_async._jobs import TrainingJob, UploadJob
+from vecml_async._limiter import RateLimiter
+from vecml_async._redact import Secret
+from vecml_async._sources import ChunkEncoder, RawChunk
+from vecml_async._transport import Transport
+from vecml_async.errors import (
+    ClientClosedError,
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+)
+from vecml_async.models import (
+    FILE_FORMATS,
+    PREDICT_FILE_FORMATS,
+    TRAINING_MODES,
+    APIResponse,
+    CollectionRequest,
+    CreateProjectRequest,
+    DeleteProjectRequest,
+    InitRequest,
+    JobStartedResponse,
+    JobStatusRequest,
+    ModelInfo,
+    ModelInfosResponse,
+    ModelRequest,
+    PredictResponse,
+    TrainingStatus,
+    TrainRequest,
+    UploadStatus,
+    ValidationMetricResponse,
+    check_choice,
+    check_name,
+)
+
+if TYPE_CHECKING:
+    import httpx
+
+    from vecml_async._report import IngestReport
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+_UNSET: Any = object()
+
+
+def _build(model: type[ModelT], **fields: Any) -> ModelT:
+    """A request model, with pydantic's errors turned into :class:`InvalidInputError`."""
+    try:
+        return model(**fields)
+    except ValidationError as err:
+        first = err.errors()[0]
+        cause = first.get("ctx", {}).get("error")
+        if isinstance(cause, InvalidInputError):
+            raise cause from None
+        field = ".".join(str(part) for part in first["loc"]) or model.__name__
+        raise InvalidInputError(first["msg"], field=field) from None
+
+
+class AsyncVecML:
+    """Async client of the VecML REST API.
+
+    Args:
+        api_key: the key; defaults to the ``VECML_API_KEY`` environment variable.
+        base_url: defaults to ``VECML_BASE_URL``, then ``https://aidb.vecml.com/api``.
+        timeout: seconds per HTTP attempt (or an ``httpx.Timeout``).
+        max_retries: shorthand for ``retry=RetryPolicy(max_retries=...)``.
+        retry: the retry policy (backoff, jitter, Retry-After).
+        poll: how job futures poll, and their default deadlines.
+        rate_limit: calls per second (a float), a full :class:`RateLimitPolicy`, or ``None``
+            for no client-side ceiling (the client still slows down when the server refuses).
+        http_client: an ``httpx.AsyncClient`` to use instead of the client's own (it is not
+            closed by ``aclose()``).
+        training_modes: the ``training_mode`` values accepted before sending; add ``"auto"``
+            if your server takes it (it appears in one VecML example, not in the list).
+        max_connections: size of the connection pool.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        timeout: float | httpx.Timeout = 120.0,
+        max_retries: int | None = None,
+        retry: RetryPolicy | None = None,
+        poll: PollPolicy | None = None,
+        rate_limit: float | RateLimitPolicy | None = _UNSET,
+        http_client: httpx.AsyncClient | None = None,
+        training_modes: Collection[str] = TRAINING_MODES,
+        max_connections: int = 64,
+    ) -> None:
+        key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
+        if not key:
+            raise InvalidInputError(
+                f"no API key: pass api_key= or set the {API_KEY_ENV} environment variable",
+                field="api_key",
+            )
+        url = base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+        if not url.startswith(("http://", "https://")):
+            raise InvalidInputError(f"{url!r} is not an http(s) URL", field="base_url")
+        retry = retry or RetryPolicy()
+        if max_retries is not None:
+            retry = RetryPolicy(**{**retry.__dict__, "max_retries": max_retries})
+        if rate_limit is _UNSET:
+            limit = RateLimitPolicy()
+        elif isinstance(rate_limit, RateLimitPolicy):
+            limit = rate_limit
+        else:
+            limit = RateLimitPolicy(calls_per_second=rate_limit)
+        self._key = Secret(key)
+        self.base_url = url.rstrip("/")
+        self.poll = poll or PollPolicy()
+        self.training_modes = tuple(training_modes)
+        self.limiter = RateLimiter(limit)
+        self._transport = Transport(
+            base_url=self.base_url,
+            api_key=self._key,
+            timeout=timeout,
+            retry=retry,
+            limiter=self.limiter,
+            http_client=http_client,
+            max_connections=max_connections,
+        )
+        self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        # (project, collection) -> (vector_type, dim), learnt from init() calls.
+        self._collections: dict[tuple[str, str], tuple[str, int | None]] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"AsyncVecML(base_url={self.base_url!r}, {state})"
+
+    async def __aenter__(self) -> AsyncVecML:
+        self._check_open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool. Calls made afterwards raise :class:`ClientClosedError`."""
+        if not self._closed:
+            self._closed = True
+            await self._transport.aclose()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ClientClosedError("this AsyncVecML client is closed")
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif self._loop is not loop:
+            raise RuntimeError(
+                "this AsyncVecML client was first used on another event loop; "
+                "create one client per event loop"
+            )
+
+    @property
+    def transport(self) -> Transport:
+        """The transport (used by the ingestion pipeline)."""
+        self._check_open()
+        return self._transport
+
+    def _envelope(self, project_name: str, collection_name: str) -> Envelope:
+        return Envelope.create(self._key.get(), project_name, collection_name)
+
+    def collection_dim(self, project_name: str, collection_name: str) -> int | None:
+        """The vector dimension of a collection created by this client's ``init``, if known."""
+        return self._collections.get((project_name, collection_name), ("", None))[1]
+
+    def collection_type(self, project_name: str, collection_name: str) -> str | None:
+        """The vector type of a collection created by this client's ``init``, if known."""
+        known = self._collections.get((project_name, collection_name))
+        return known[0] if known else None
+
+    async def _post(self, endpoint: str, request: BaseModel | Mapping[str, Any]) -> dict[str, Any]:
+        self._check_open()
+        fields = (
+            request.model_dump(exclude_none=True) if isinstance(request, BaseModel) else request
+        )
+        return await self._transport.request(endpoint, fields)
+
+    # ------------------------------------------------------------------ escape hatch
+
+    async def call(self, endpoint: str, **fields: Any) -> dict[str, Any]:
+        """POST to any endpoint (e.g. ones VecML adds later) and return the JSON answer.
+
+        The key is added for you; failures raise the same errors as the named methods.
+        """
+        if not endpoint or not endpoint.replace("_", "").isalnum():
+            raise InvalidInputError(f"{endpoint!r} is not an endpoint name", field="endpoint")
+        return await self._post(endpoint, fields)
+
+    # ------------------------------------------------------------------ projects
+
+    async def create_project(
+        self, project_name: str, *, application: str = "Machine Learning", exist_ok: bool = False
+    ) -> APIResponse:
+        """``/create_project``. With ``exist_ok``, an existing project is not an error."""
+        request = _build(CreateProjectRequest, project_name=project_name, application=application)
+        try:
+            return APIResponse.model_validate(await self._post("create_project", request))
+        except ConflictError as err:
+            if not exist_ok:
+                raise
+            return APIResponse(success=False, error_message=err.message)
+
+    async def delete_project(self, project_name: str, *, missing_ok: bool = False) -> APIResponse:
+        """``/delete_project`` (and everything in it). With ``missing_ok``, a missing project
+        is not an error."""
+        request = _build(DeleteProjectRequest, project_name=project_name)
+        try:
+            answer = APIResponse.model_validate(await self._post("delete_project", request))
+        except NotFoundError as err:
+            if not missing_ok:
+                raise
+            answer = APIResponse(success=False, error_message=err.message)
+        self._collections = {k: v for k, v in self._collections.items() if k[0] != project_name}
+        return answer
+
+    # ------------------------------------------------------------------ collections
+
+    async def init(
+        self,
+        project_name: str,
+        collection_name: str,
+        *,
+        vector_type: str = "dense",
+        vector_dim: int | None = None,
+        exist_ok: bool = False,
+    ) -> APIResponse:
+        """``/init``: create an empty collection. Dense collections need ``vector_dim``."""
+        if vector_type != "sparse" and vector_dim is None:
+            raise InvalidInputError("a dense collection needs vector_dim", field="vector_dim")
+        request = _build(
+            InitRequest,
+            project_name=project_name,
+            collection_name=collection_name,
+            vector_type=vector_type,
+            vector_dim=vector_dim,
+        )
+        try:
+            answer = APIResponse.model_validate(await self._post("init", request))
+        except ConflictError as err:
+            if not exist_ok:
+                raise
+            answer = APIResponse(success=False, error_message=err.message)
+        self._collections[(project_name, collection_name)] = (vector_type, vector_dim)
+        return answer
+
+    def _encoder(
+        self, project_name: str, collection_name: str, vector_dim: int | None, sparse: bool | None
+    ) -> tuple[ChunkEncoder, bool]:
+        check_name(project_name, "project_name")
+        check_name(collection_name, "collection_name")
+        known_type = self.collection_type(project_name, collection_name)
+        is_sparse = sparse if sparse is not None else known_type == "sparse"
+        dim = (
+            vector_dim
+            if vector_dim is not None
+            else self.collection_dim(project_name, collection_name)
+        )
+        if is_sparse:
+            return ChunkEncoder(dim=None, sparse_dim=dim or 2**21), True
+        return ChunkEncoder(dim=dim), False
+
+    async def add_data(
+        self,
+        project_name: str,
+        collection_name: str,
+        vector: Sequence[float] | Mapping[int, float] | Any,
+        *,
+        string_id: str | None = None,
+        attributes: Mapping[str, object] | None = None,
+        vector_dim: int | None = None,
+        sparse: bool | None = None,
+    ) -> UploadJob | None:
+        """``/add_data``: one vector. Prefer :meth:`add_data_batch` or :meth:`ingest` for many
+        (VecML asks not to loop over this endpoint). Returns the upload job when the server
+        starts one, else ``None``."""
+        encoder, is_sparse = self._encoder(project_name, collection_name, vector_dim, sparse)
+        ids = [string_id] if string_id is not None else None
+        chunk = encoder.encode(
+            RawChunk(0, [vector], ids, [attributes] if attributes else None, is_sparse)
+        )
+        fields: dict[str, Any] = {
+            "project_name": project_name,
+            "collection_name": collection_name,
+            "data": _raw_json(chunk.vec_col.row(0)),
+        }
+        if string_id is not None:
+            fields["string_id"] = chunk.ids[0]
+        if chunk.attr_col is not None:
+            fields["attributes"] = _raw_json(chunk.attr_col.row(0))
+        answer = await self._post("add_data", fields)
+        job_id = answer.get("job_id")
+        return self.upload_job(job_id) if isinstance(job_id, str) and job_id else None
+
+    async def add_data_batch(
+        self,
+        project_name: str,
+        collection_name: str,
+        data: Any,
+        *,
+        string_ids: Sequence[str] | None = None,
+        attributes: Sequence[Mapping[str, object] | None] | None = None,
+        vector_dim: int | None = None,
+        sparse: bool | None = None,
+    ) -> UploadJob:
+        """``/add_data_batch``: one request with many vectors; returns its upload job.
+
+        ``data`` is a 2-D numpy array, a list of vectors, or (sparse collections) a
+        scipy.sparse matrix or a list of ``{index: value}``. Everything is checked first
+        (lengths, dimension, NaN/infinity, duplicate ids, attribute values); a body over the
+        request cap is refused here; use :meth:`ingest` to split large inputs.
+        """
+        encoder, is_sparse = self._encoder(project_name, collection_name, vector_dim, sparse)
+        if len(data) == 0 if not hasattr(data, "shape") else data.shape[0] == 0:
+            raise InvalidInputError("no vectors to add", field="data")
+        if string_ids is not None and not isinstance(string_ids, Sequence):
+            raise InvalidInputError("string_ids must be a sequence of strings", field="string_ids")
+        chunk = encoder.encode(RawChunk(0, data, string_ids, attributes, is_sparse))
+        envelope = self._envelope(project_name, collection_name)
+        batcher = Batcher(
+            envelope,
+            max_rows=len(chunk),
+            max_bytes=HARD_MAX_REQUEST_BYTES,
+        )
+        batches = [*batcher.add(chunk), batcher.flush()]
+        if len(batches) != 2 or not isinstance(batches[0], Batch) or batches[1] is not None:
+            raise InvalidInputError(
+                f"the request would exceed the {HARD_MAX_REQUEST_BYTES:,}-byte cap; "
+                "use ingest() to split it",
+                field="data",
+            )
+        body = batches[0].body(envelope, include_ids=string_ids is not None)
+        self._check_open()
+        answer = JobStartedResponse.model_validate(
+            await self._transport.send("add_data_batch", body)
+        )
+        return self.upload_job(answer.job_id)
+
+    async def upload(
+        self,
+        project_name: str,
+        collection_name: str,
+        file: str | os.PathLike[str] | bytes,
+        *,
+        file_format: str | None = None,
+        has_field_names: bool | None = None,
+        compression_type: str | None = "auto",
+        vector_type: str | None = None,
+        vector_dim: int | None = None,
+        string_id_column: str | int | None = None,
+        attribute_columns: Sequence[str | int] | None = None,
+        label_attribute: str | None = None,
+        **extra_fields: Any,
+    ) -> UploadJob:
+        """``/upload``: add a data file (csv, json, libsvm or binary) to a collection.
+
+        The collection is created when it does not exist. ``file`` is a path (format from the
+        name when ``file_format`` is not given) or bytes. ``compression_type="auto"`` detects
+        gzip. The column options and ``**extra_fields`` are sent as given: VecML does not
+        document how a file names its id, label and attribute columns (see the README for
+        the conventions of the local emulator).
+        """
+        check_name(project_name, "project_name")
+        check_name(collection_name, "collection_name")
+        payload = await load_file(
+            file,
+            file_format=file_format,
+            compression_type=compression_type,
+            allowed_formats=FILE_FORMATS,
+        )
+        fields: dict[str, Any] = {
+            "project_name": project_name,
+            "collection_name": collection_name,
+            "file_data": payload.file_data,
+            "file_format": payload.file_format,
+            "compression_type": payload.compression_type,
+            "has_field_names": _csv_header(payload.file_format, has_field_names),
+            "vector_type": vector_type,
+            "vector_dim": vector_dim,
+            "string_id_column": string_id_column,
+            "attribute_columns": list(attribute_columns) if attribute_columns else None,
+            "label_attribute": label_attribute,
+            **extra_fields,
+        }
+        answer = JobStartedResponse.model_validate(
+            await self._post("upload", {k: v for k, v in fields.items() if v is not None})
+        )
+        return self.upload_job(answer.job_id)
+
+    # ------------------------------------------------------------------ jobs
+
+    async def get_upload_data_status(self, job_id: str) -> UploadStatus:
+        """``/get_upload_data_status``: the status of an upload job, polled once."""
+        request = _build(JobStatusRequest, job_id=job_id)
+        return UploadStatus.model_validate(await self._post("get_upload_data_status", request))
+
+    async def get_automl_training_status(self, job_id: str) -> TrainingStatus:
+        """``/get_automl_training_status``: the status of a training job, polled once."""
+        request = _build(JobStatusRequest, job_id=job_id)
+        return TrainingStatus.model_validate(
+            await self._post("get_automl_training_status", request)
+        )
+
+    def upload_job(self, job_id: str) -> UploadJob:
+        """A handle on an existing upload job, from its id (e.g. stored by another process)."""
+        _build(JobStatusRequest, job_id=job_id)
+        return UploadJob(job_id, self.get_upload_data_status, self.poll, self.poll.upload_timeout)
+
+    def training_job(self, job_id: str) -> TrainingJob:
+        """A handle on an existing training job, from its id."""
+        _build(JobStatusRequest, job_id=job_id)
+        return TrainingJob(
+            job_id, self.get_automl_training_status, self.poll, self.poll.training_timeout
+        )
+
+    # ------------------------------------------------------------------ AutoML
+
+    async def train_automl_model(
+        self,
+        project_name: str,
+        collection_name: str,
+        model_name: str,
+        *,
+        task_type: str,
+        label_attribute: str,
+        training_mode: str = "balanced",
+        categorical_features: Sequence[str] | None = None,
+        validation_dataset: str | None = None,
+    ) -> TrainingJob:
+        """``/train_automl_model``: start training; ``await`` the returned job for the
+        validation metric. Upload jobs of the collection should be finished first."""
+        check_choice(training_mode, self.training_modes, "training_mode")
+        check_choice(task_type, ("classification", "regression"), "task_type")
+        if isinstance(categorical_features, str):
+            raise InvalidInputError(
+                "categorical_features is a list of attribute names", field="categorical_features"
+            )
+        request = _build(
+            TrainRequest,
+            project_name=project_name,
+            collection_name=collection_name,
+            model_name=model_name,
+            training_mode=training_mode,
+            task_type=task_type,
+            label_attribute=label_attribute,
+            categorical_features=list(categorical_features) if categorical_features else None,
+            validation_dataset=validation_dataset,
+        )
+        answer = JobStartedResponse.model_validate(await self._post("train_automl_model", request))
+        return self.training_job(answer.job_id)
+
+    async def automl_predict(
+        self,
+        project_name: str,
+        collection_name: str,
+        model_name: str,
+        *,
+        prediction_dataset: str | None = None,
+        file: str | os.PathLike[str] | bytes | None = None,
+        file_format: str | None = None,
+        has_field_names: bool | None = None,
+        compression_type: str | None = "auto",
+    ) -> PredictResponse:
+        """``/automl_predict`` on a collection (``prediction_dataset``) or on an inline
+        ``file`` (csv, json or libsvm; gzip detected). ``collection_name`` is the collection
+        the model was trained on. Give exactly one of ``prediction_dataset`` and ``file``."""
+        request = _build(
+            ModelRequest,
+            project_name=project_name,
+            collection_name=collection_name,
+            model_name=model_name,
+        )
+        if (prediction_dataset is None) == (file is None):
+            raise InvalidInputError(
+                "give exactly one of prediction_dataset and file", field="prediction_dataset"
+            )
+        fields = request.fields()
+        if prediction_dataset is not None:
+            fields["prediction_dataset"] = check_name(prediction_dataset, "prediction_dataset")
+        else:
+            assert file is not None
+            payload = await load_file(
+                file,
+                file_format=file_format,
+                compression_type=compression_type,
+                allowed_formats=PREDICT_FILE_FORMATS,
+            )
+            fields["file_data"] = payload.file_data
+            fields["file_format"] = payload.file_format
+            if payload.file_format == "csv":
+                fields["has_field_names"] = _csv_header("csv", has_field_names)
+            if payload.compression_type:
+                fields["compression_type"] = payload.compression_type
+        return PredictResponse.model_validate(await self._post("automl_predict", fields))
+
+    async def delete_automl_model(
+        self, project_name: str, collection_name: str, model_name: str
+    ) -> APIResponse:
+        """``/delete_automl_model`` (irreversible)."""
+        request = _build(
+            ModelRequest,
+            project_name=project_name,
+            collection_name=collection_name,
+            model_name=model_name,
+        )
+        return APIResponse.model_validate(await self._post("delete_automl_model", request))
+
+    async def get_model_validation_metric(
+        self, project_name: str, collection_name: str, model_name: str
+    ) -> ValidationMetricResponse:
+        """``/get_model_validation_metric``: classification metrics, or a regression MSE."""
+        request = _build(
+            ModelRequest,
+            project_name=project_name,
+            collection_name=collection_name,
+            model_name=model_name,
+        )
+        return ValidationMetricResponse.model_validate(
+            await self._post("get_model_validation_metric", request)
+        )
+
+    async def list_automl_model_infos(
+        self, project_name: str, collection_name: str
+    ) -> list[ModelInfo]:
+        """``/list_automl_model_infos``: the models of a collection."""
+        request = _build(
+            CollectionRequest, project_name=project_name, collection_name=collection_name
+        )
+        answer = await self._post("list_automl_model_infos", request)
+        return ModelInfosResponse.model_validate(answer).model_infos
+
+    # ------------------------------------------------------------------ ingestion
+
+    async def ingest(
+        self, project_name: str, collection_name: str, data: Any, **options: Any
+    ) -> IngestReport:
+        """Send any amount of rows with ``add_data_batch``; see :func:`vecml_async.ingest`."""
+        from vecml_async._ingest import ingest
+
+        return await ingest(self, project_name, collection_name, data, **options)
+
+
+def _csv_header(file_format: str, has_field_names: bool | None) -> bool | None:
+    """``has_field_names`` is required for CSV by the docs; default it to ``True`` there."""
+    if file_format != "csv":
+        return None
+    return True if has_field_names is None else has_field_names
+
+
+def _raw_json(fragment: bytes) -> Any:
+    import orjson
+
+    return orjson.Fragment(fragment)

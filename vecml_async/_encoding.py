@@ -1,0 +1,398 @@
+"""Encoding rows once, and request bodies from the encoded rows (pure, no I/O).
+
+Each column of an ``add_data_batch`` body (``string_ids``, ``data``, ``attributes``) is
+encoded chunk by chunk with orjson into one buffer holding the row fragments joined by
+commas, plus the offsets where each row starts and ends. Any run of consecutive rows of a
+chunk is then a contiguous slice of that buffer, commas included, so a request body is
+assembled from slices without encoding anything twice, and its exact length is known before
+it is built. A dense numpy chunk is encoded in a single ``orjson.dumps`` call and its row
+boundaries are found by scanning for ``]``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from itertools import accumulate
+from typing import TYPE_CHECKING, Any, Final
+
+import orjson
+
+from vecml_async.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+NUMPY_OPTION: Final = orjson.OPT_SERIALIZE_NUMPY
+# Bytes a JSON array of finite numbers may contain; anything else (null from NaN/inf,
+# true/false, quotes, braces) means a row is not a plain numeric vector.
+_NUMERIC_BYTES: Final = b"0123456789.-+eE,"
+# In a dict encoded by orjson whose values are all strings, every ``":`` is followed by a
+# quote. A hit may be a false alarm (a key or value containing ``":``); it only sends the chunk
+# down the exact path.
+_NON_STRING_VALUE: Final = re.compile(rb'":[^"]')
+
+
+@dataclass(frozen=True)
+class EncodedBody:
+    """A request body as byte pieces, and its exact length."""
+
+    pieces: tuple[bytes | memoryview, ...]
+    length: int
+
+    def to_bytes(self) -> bytes:
+        """The body as one buffer (joins the pieces; one copy)."""
+        if len(self.pieces) == 1 and isinstance(self.pieces[0], bytes):
+            return self.pieces[0]
+        return b"".join(self.pieces)
+
+
+def encode_request(api_key: str, fields: Mapping[str, Any]) -> EncodedBody:
+    """The JSON body ``{"user_api_key": ..., **fields}`` (numpy values accepted as they are)."""
+    body = orjson.dumps({"user_api_key": api_key, **fields}, option=NUMPY_OPTION)
+    return EncodedBody((body,), len(body))
+
+
+@dataclass(frozen=True)
+class Column:
+    """Row fragments joined by commas in ``buf``; row ``i`` is ``buf[starts[i]:ends[i]]``."""
+
+    buf: bytes
+    starts: Sequence[int]
+    ends: Sequence[int]
+
+    def length(self, i: int) -> int:
+        return self.ends[i] - self.starts[i]
+
+    def span(self, first: int, stop: int) -> memoryview:
+        """Rows ``first`` to ``stop - 1`` with the commas between them, without a copy."""
+        return memoryview(self.buf)[self.starts[first] : self.ends[stop - 1]]
+
+    def row(self, i: int) -> bytes:
+        return self.buf[self.starts[i] : self.ends[i]]
+
+
+def join_fragments(fragments: Sequence[bytes]) -> Column:
+    """A column from separately encoded row fragments."""
+    buf = b",".join(fragments)
+    ends = list(accumulate(len(f) + 1 for f in fragments))
+    ends = [e - 1 for e in ends]
+    starts = [0, *(e + 1 for e in ends[:-1])] if fragments else []
+    return Column(buf, starts, ends)
+
+
+@dataclass(frozen=True)
+class EncodedRows:
+    """A chunk of consecutive input rows, each column encoded once.
+
+    Attributes:
+        start: index of the chunk's first row in the whole input.
+        ids: the rows' string ids.
+        id_col: encoded ids.
+        vec_col: encoded vectors.
+        attr_col: encoded attribute objects, or ``None`` when no row of the chunk has any.
+        dim: the vector dimension (dense), or ``None`` for sparse rows.
+    """
+
+    start: int
+    ids: Sequence[str]
+    id_col: Column
+    vec_col: Column
+    attr_col: Column | None
+    dim: int | None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the encoded buffers."""
+        attr = len(self.attr_col.buf) if self.attr_col is not None else 0
+        return len(self.id_col.buf) + len(self.vec_col.buf) + attr
+
+
+# ----------------------------------------------------------------------------- ids
+
+
+def encode_ids(ids: Sequence[object], start: int) -> tuple[list[str], Column]:
+    """Validate string ids (non-empty str) and encode them."""
+    checked: list[str] = []
+    fragments: list[bytes] = []
+    for offset, value in enumerate(ids):
+        if type(value) is not str:
+            if isinstance(value, str):
+                value = str(value)
+            else:
+                raise InvalidInputError(
+                    f"ids must be strings, got {type(value).__name__}",
+                    field="string_ids",
+                    index=start + offset,
+                )
+        if not value:
+            raise InvalidInputError(
+                "an id must not be empty", field="string_ids", index=start + offset
+            )
+        checked.append(value)
+        fragments.append(orjson.dumps(value))
+    return checked, join_fragments(fragments)
+
+
+# ----------------------------------------------------------------------------- attributes
+
+
+def attribute_value(value: object, *, key: str, index: int, row_id: str | None) -> str | None:
+    """The string form of one attribute value, or ``None`` to leave the attribute out.
+
+    The rule: ``str`` as is; ``bool`` as ``"true"``/``"false"``; integers in decimal; finite
+    floats in their shortest round-trip form (``1.5``, ``1.0``); numpy scalars like the Python
+    value they hold; ``None`` leaves the attribute out. Anything else (and NaN or infinity) is
+    refused, because VecML attribute values are strings.
+    """
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    item = getattr(value, "item", None)  # numpy scalar -> Python scalar
+    if item is not None and type(value).__module__ == "numpy":
+        value = item()
+        if isinstance(value, bool):
+            return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidInputError(
+                f"attribute {key!r} is {value}; only finite numbers can be sent",
+                field="attributes",
+                index=index,
+                row_id=row_id,
+            )
+        return repr(value)
+    raise InvalidInputError(
+        f"attribute {key!r} has a {type(value).__name__} value; use str, int, float or bool",
+        field="attributes",
+        index=index,
+        row_id=row_id,
+    )
+
+
+def normalize_attributes(attrs: object, *, index: int, row_id: str | None) -> dict[str, str]:
+    """One row's attributes as ``dict[str, str]`` (see :func:`attribute_value`)."""
+    if attrs is None:
+        return {}
+    if not isinstance(attrs, Mapping):
+        raise InvalidInputError(
+            f"attributes must be a mapping, got {type(attrs).__name__}",
+            field="attributes",
+            index=index,
+            row_id=row_id,
+        )
+    out: dict[str, str] = {}
+    for key, value in attrs.items():
+        if not isinstance(key, str) or not key:
+            raise InvalidInputError(
+                f"attribute names must be non-empty strings, got {key!r}",
+                field="attributes",
+                index=index,
+                row_id=row_id,
+            )
+        text = attribute_value(value, key=key, index=index, row_id=row_id)
+        if text is not None:
+            out[key] = text
+    return out
+
+
+def encode_attributes(
+    attrs: Sequence[object | None], ids: Sequence[str], start: int
+) -> Column | None:
+    """Encode per-row attribute mappings; ``None`` when no row has any attribute."""
+    if all(a is None or (isinstance(a, Mapping) and not a) for a in attrs):
+        return None
+    try:
+        fragments = [b"{}" if a is None else orjson.dumps(a) for a in attrs]
+    except (TypeError, orjson.JSONEncodeError):
+        fragments = []
+    if fragments and not any(_NON_STRING_VALUE.search(f) for f in fragments):
+        return join_fragments(fragments)
+    # Exact path: some value is not a string (or orjson could not encode a row).
+    fragments = [
+        orjson.dumps(normalize_attributes(a, index=start + i, row_id=ids[i]))
+        for i, a in enumerate(attrs)
+    ]
+    return join_fragments(fragments)
+
+
+# ----------------------------------------------------------------------------- dense vectors
+
+
+def _bad_element(row: object) -> str:
+    """Why a row is not a flat list of finite numbers (slow path, errors only)."""
+    if isinstance(row, (str, bytes, Mapping)) or not hasattr(row, "__iter__"):
+        return f"a vector must be a sequence of numbers, got {type(row).__name__}"
+    for position, element in enumerate(row):
+        if isinstance(element, bool) or element is None:
+            return f"element {position} is {element!r}, not a number"
+        try:
+            number = float(element)
+        except (TypeError, ValueError):
+            return f"element {position} is a {type(element).__name__}, not a number"
+        if not math.isfinite(number):
+            return f"element {position} is {number}; JSON cannot carry NaN or infinity"
+    return "the vector is not a flat sequence of numbers"
+
+
+def encode_vector_list(
+    rows: Sequence[object], ids: Sequence[str], start: int, dim: int | None
+) -> tuple[Column, int]:
+    """Encode dense vectors given as sequences (lists, tuples, 1-D arrays).
+
+    Checks every row is a flat sequence of finite numbers of one dimension (``dim`` when known,
+    else the first row's). Returns the column and the dimension.
+    """
+    fragments: list[bytes] = []
+    for offset, row in enumerate(rows):
+        try:
+            fragment = orjson.dumps(row, option=NUMPY_OPTION)
+        except (TypeError, orjson.JSONEncodeError):
+            fragment = b""
+        if not fragment.startswith(b"[") or fragment[1:-1].translate(None, _NUMERIC_BYTES):
+            raise InvalidInputError(
+                _bad_element(row), field="data", index=start + offset, row_id=ids[offset]
+            )
+        size = 0 if fragment == b"[]" else fragment.count(b",") + 1
+        if dim is None:
+            dim = size
+        if size != dim or size == 0:
+            raise InvalidInputError(
+                f"vector has {size} values, expected {dim}"
+                if size
+                else "a vector must not be empty",
+                field="data",
+                index=start + offset,
+                row_id=ids[offset],
+            )
+        fragments.append(fragment)
+    return join_fragments(fragments), dim or 0
+
+
+def check_matrix(
+    block: npt.NDArray[Any], ids: Sequence[str], start: int, dim: int | None
+) -> npt.NDArray[Any]:
+    """Validate a 2-D numeric array: shape, dtype, finiteness. Returns it C-contiguous."""
+    import numpy as np
+
+    if block.ndim != 2:
+        raise InvalidInputError(
+            f"a vector array must be 2-D, got {block.ndim}-D", field="data", index=start
+        )
+    kind = block.dtype.kind
+    if kind not in "fiu":
+        raise InvalidInputError(
+            f"vectors must be numeric, got dtype {block.dtype}", field="data", index=start
+        )
+    if dim is not None and block.shape[1] != dim:
+        raise InvalidInputError(
+            f"vector has {block.shape[1]} values, expected {dim}",
+            field="data",
+            index=start,
+            row_id=ids[0] if len(ids) else None,
+        )
+    if block.shape[1] == 0:
+        raise InvalidInputError("a vector must not be empty", field="data", index=start)
+    if kind == "f":
+        finite = np.isfinite(block).all(axis=1)
+        if not finite.all():
+            bad = int(np.flatnonzero(~finite)[0])
+            raise InvalidInputError(
+                "vector contains NaN or infinity; JSON cannot carry them",
+                field="data",
+                index=start + bad,
+                row_id=ids[bad],
+            )
+    if block.dtype == np.float16:
+        block = block.astype(np.float32)
+    if not block.dtype.isnative:
+        block = block.astype(block.dtype.newbyteorder("="))
+    return np.ascontiguousarray(block)
+
+
+def encode_matrix(block: npt.NDArray[Any]) -> Column:
+    """Encode a checked 2-D array in one orjson call; rows located by their closing ``]``."""
+    import numpy as np
+
+    out = orjson.dumps(block, option=NUMPY_OPTION)
+    closes: np.ndarray[Any, Any] = np.flatnonzero(np.frombuffer(out, dtype=np.uint8) == 93)
+    row_ends = closes[:-1] + 1  # the last ']' closes the outer array
+    starts = np.empty_like(row_ends)
+    starts[0] = 1
+    starts[1:] = row_ends[:-1] + 1
+    return Column(out, starts.tolist(), row_ends.tolist())
+
+
+# ----------------------------------------------------------------------------- sparse vectors
+
+SPARSE_FORMATS: Final = ("pairs", "dict", "indices_values", "libsvm")
+
+
+def encode_sparse_row(
+    indices: Sequence[int], values: Sequence[float], *, sparse_format: str
+) -> bytes:
+    """One sparse vector in the chosen JSON form (indices 0-based, sorted by the caller)."""
+    if sparse_format == "pairs":
+        return orjson.dumps([[i, v] for i, v in zip(indices, values)])
+    if sparse_format == "dict":
+        return orjson.dumps({str(i): v for i, v in zip(indices, values)})
+    if sparse_format == "indices_values":
+        return orjson.dumps({"indices": list(indices), "values": list(values)})
+    if sparse_format == "libsvm":
+        return orjson.dumps(" ".join(f"{i}:{v!r}" for i, v in zip(indices, values)))
+    raise InvalidInputError(
+        f"unknown sparse format {sparse_format!r}; use one of {', '.join(SPARSE_FORMATS)}",
+        field="sparse_format",
+    )
+
+
+def check_sparse_row(
+    indices: Sequence[int],
+    values: Sequence[float],
+    *,
+    dim: int | None,
+    index: int,
+    row_id: str | None,
+) -> tuple[list[int], list[float]]:
+    """Validate one sparse row; returns it sorted by index, as Python ints and floats."""
+    if len(indices) != len(values):
+        raise InvalidInputError(
+            f"{len(indices)} indices but {len(values)} values",
+            field="data",
+            index=index,
+            row_id=row_id,
+        )
+    pairs = sorted(zip((int(i) for i in indices), (float(v) for v in values)))
+    seen = -1
+    for i, v in pairs:
+        if i < 0 or (dim is not None and i >= dim):
+            raise InvalidInputError(
+                f"sparse index {i} is outside 0..{(dim or 0) - 1}",
+                field="data",
+                index=index,
+                row_id=row_id,
+            )
+        if i == seen:
+            raise InvalidInputError(
+                f"sparse index {i} appears twice", field="data", index=index, row_id=row_id
+            )
+        if not math.isfinite(v):
+            raise InvalidInputError(
+                "vector contains NaN or infinity; JSON cannot carry them",
+                field="data",
+                index=index,
+                row_id=row_id,
+            )
+        seen = i
+    return [p[0] for p in pairs], [p[1] for p in pairs]
