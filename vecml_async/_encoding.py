@@ -237,6 +237,8 @@ def _bad_element(row: object) -> str:
     for position, element in enumerate(row):
         if isinstance(element, bool) or element is None:
             return f"element {position} is {element!r}, not a number"
+        if isinstance(element, (str, bytes)):
+            return f"element {position} is a {type(element).__name__}, not a number"
         try:
             number = float(element)
         except (TypeError, ValueError):
