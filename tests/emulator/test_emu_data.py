@@ -80,6 +80,7 @@ async def test_add_data_inserts_one_vector_as_a_job(api: Any) -> None:
     assert (await api.wait_job(job["job_id"]))["num_rows"] == 1
     ids, matrix, attrs = api.emulator.collection_data(api.key, "p", "c")
     assert ids == ["one"]
+    assert matrix.tolist() == [[1.0, 2.0]]
     assert attrs == [{"k": "v"}]
     assert "data" in await api.fail("add_data", 400, **P)
 
