@@ -254,27 +254,31 @@ class _Run:
         return self.encoder.encode(raw)
 
     async def _encode_valid(self, raw: RawChunk) -> list[EncodedRows]:
-        """Encode ``raw``; an invalid row is recorded, and the rows around it are kept."""
-        if self.invalid is not None and self.on_invalid == "raise":
-            return []
-        try:
-            return [await self._encode(raw)]
-        except InvalidInputError as caught:
-            err = caught
-        k = None if err.index is None else err.index - raw.start
-        if k is None or not 0 <= k < len(raw):
-            raise err
-        if self.on_invalid == "raise" and self.report.rows_total == 0:
-            # Nothing was read before this chunk: refuse the input before sending anything.
+        """Encode ``raw``; an invalid row is recorded, and the rows before it are kept (and,
+        with ``on_invalid="skip"``, the rows after it too)."""
+        parts: list[EncodedRows] = []
+        while len(raw) and not (self.invalid is not None and self.on_invalid == "raise"):
+            try:
+                parts.append(await self._encode(raw))
+                break
+            except InvalidInputError as caught:
+                err = caught
+            k = None if err.index is None else err.index - raw.start
+            if k is None or not 0 <= k < len(raw):
+                raise err
+            if self.on_invalid == "raise" and self.report.rows_total == 0 and not parts:
+                # Nothing was read before this chunk: refuse the input before sending anything.
+                self._record_invalid(err, err.row_id, raw.start + k)
+                break
+            if k:
+                # The rows before the bad one; they may hide an earlier bad row (e.g. the ids
+                # are checked before the vectors), which is then the one reported.
+                parts.extend(await self._encode_valid(_slice(raw, 0, k)))
+                if self.invalid is not None and self.on_invalid == "raise":
+                    break
             self._record_invalid(err, err.row_id, raw.start + k)
-            return []
-        head = await self._encode_valid(_slice(raw, 0, k)) if k else []
-        if self.invalid is not None and self.on_invalid == "raise":
-            return head  # an earlier row of the head was invalid
-        self._record_invalid(err, err.row_id, raw.start + k)
-        if self.on_invalid == "raise":
-            return head
-        return head + await self._encode_valid(_slice(raw, k + 1, len(raw)))
+            raw = _slice(raw, k + 1, len(raw))
+        return parts
 
     # ------------------------------------------------------------------ senders
 

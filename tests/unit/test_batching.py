@@ -66,7 +66,9 @@ def chunk_lists(draw: st.DrawFn) -> list[tuple[list[str], Any, list[Any] | None]
         n = len(ids)
         as_numpy = draw(st.booleans())
         floats = st.floats(-1e6, 1e6, allow_nan=False, width=32)
-        values = draw(st.lists(st.lists(floats, min_size=dim, max_size=dim), min_size=n, max_size=n))
+        values = draw(
+            st.lists(st.lists(floats, min_size=dim, max_size=dim), min_size=n, max_size=n)
+        )
         vectors: Any = np.asarray(values, dtype=np.float32) if as_numpy else values
         attrs = draw(st.one_of(st.none(), st.lists(attr_strategy, min_size=n, max_size=n)))
         out.append((ids, vectors, attrs))
