@@ -64,7 +64,8 @@ class RateLimiter:
         self._rate: float | None = None  # adaptive rate; None while not throttled
         self._adaptive_bucket: AsyncLimiter | None = None
         self._bucket_rate = 0.0
-        self._last_change = 0.0
+        self._last_change = 0.0  # last change of the adaptive rate (decrease or recovery)
+        self._last_decrease = 0.0  # last decrease: refusals closer to it than this count once
         self._recent: collections.deque[float] = collections.deque(maxlen=_HISTORY)
         self.rate_limited_count = 0
 
@@ -90,13 +91,14 @@ class RateLimiter:
         if not self._policy.adaptive:
             return
         now = time.monotonic()
-        if self._rate is not None and now - self._last_change < self._policy.decrease_interval:
-            return  # concurrent refusals of one burst count once
+        if self._rate is not None and now - self._last_decrease < self._policy.decrease_interval:
+            return  # concurrent refusals of one burst count once (recovery steps do not count)
         current = self._rate if self._rate is not None else self._achieved_rate(now)
         if self._target is None:
             self._target = current
         new_rate = max(self._policy.min_calls_per_second, current * self._policy.decrease_factor)
         self._set_rate(new_rate, now)
+        self._last_decrease = now
         logger.info("rate limit answer: client rate lowered to %.2f calls/s", new_rate)
 
     def on_success(self) -> None:

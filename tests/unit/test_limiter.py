@@ -1,0 +1,263 @@
+"""The client-side rate limiter: a strict ceiling, and an adaptive rate below it."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import ssl
+import types
+
+import httpx
+import pytest
+import respx
+
+from vecml_async import AsyncVecML, RateLimitPolicy
+from vecml_async import _limiter as limiter_module
+from vecml_async._limiter import RateLimiter
+
+SSL_CONTEXT = ssl.create_default_context()
+# Stamps are taken right after acquire() returns, a few microseconds after the limiter's own
+# clock reading; this is the slack allowed for that, not for the limiter.
+STAMP_SLACK = 1e-3
+
+
+class FakeClock:
+    """Stands in for time.monotonic() inside the limiter's adaptive logic."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    fake = FakeClock()
+    monkeypatch.setattr(limiter_module, "time", types.SimpleNamespace(monotonic=fake))
+    return fake
+
+
+def max_in_window(stamps: list[float], window: float = 1.0) -> int:
+    """The largest number of stamps inside any half-open window of ``window`` seconds."""
+    stamps = sorted(stamps)
+    best = 0
+    first = 0
+    for last, stamp in enumerate(stamps):
+        while stamp - stamps[first] >= window - STAMP_SLACK:
+            first += 1
+        best = max(best, last - first + 1)
+    return best
+
+
+async def acquire_many(limiter: RateLimiter, n: int) -> list[float]:
+    """Acquire ``n`` times from ``n`` concurrent tasks; the loop time right after each."""
+    loop = asyncio.get_running_loop()
+    stamps: list[float] = []
+
+    async def one() -> None:
+        await limiter.acquire()
+        stamps.append(loop.time())
+
+    await asyncio.gather(*(one() for _ in range(n)))
+    return stamps
+
+
+# ----------------------------------------------------------------------------- the ceiling
+
+
+def test_max_in_window_helper():
+    """The window counter used below counts what it should (so the tests can fail)."""
+    assert max_in_window([0.0, 0.1, 0.2, 0.99, 1.5]) == 4
+    assert max_in_window([0.0, 1.0, 2.0]) == 1
+    assert max_in_window([0.0] * 5) == 5
+
+
+async def test_ceiling_never_exceeded_in_any_one_second_window():
+    """With calls_per_second R, no one-second window sees more than R calls start."""
+    rate = 50
+    limiter = RateLimiter(RateLimitPolicy(calls_per_second=rate, adaptive=False))
+    stamps = await acquire_many(limiter, rate + 8)
+    assert len(stamps) == rate + 8
+    assert max_in_window(stamps) <= rate
+    # No initial burst either: consecutive starts are spaced by about 1/R.
+    ordered = sorted(stamps)
+    assert min(b - a for a, b in itertools.pairwise(ordered)) >= 1 / rate - STAMP_SLACK
+
+
+async def test_client_calls_respect_the_ceiling(api_key, base_url):
+    """Concurrent client calls go through the limiter: at most R start per second."""
+    rate = 40
+    loop = asyncio.get_running_loop()
+    stamps: list[float] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        stamps.append(loop.time())
+        return httpx.Response(200, json={"success": True})
+
+    with respx.mock(base_url=base_url) as mock:
+        mock.post("/delete_project").mock(side_effect=answer)
+        async with (
+            httpx.AsyncClient(verify=SSL_CONTEXT) as http,
+            AsyncVecML(api_key, base_url=base_url, rate_limit=float(rate), http_client=http) as c,
+        ):
+            await asyncio.gather(*(c.delete_project("p") for _ in range(rate + 5)))
+    assert len(stamps) == rate + 5
+    assert max_in_window(stamps) <= rate
+
+
+async def test_no_ceiling_does_not_wait():
+    """calls_per_second None: nothing limits the client until the server refuses a call."""
+    limiter = RateLimiter(RateLimitPolicy(calls_per_second=None))
+    assert limiter.current_rate is None
+    stamps = await acquire_many(limiter, 500)
+    # 500 calls under any ceiling of the default size would take tens of seconds.
+    assert max(stamps) - min(stamps) < 1.0
+    assert limiter.current_rate is None
+
+
+@pytest.mark.parametrize(
+    ("option", "expected"),
+    [
+        ({}, 10.0),
+        ({"rate_limit": 3.5}, 3.5),
+        ({"rate_limit": None}, None),
+        ({"rate_limit": RateLimitPolicy(calls_per_second=7.0, adaptive=False)}, 7.0),
+    ],
+    ids=["default", "float", "none", "policy"],
+)
+async def test_rate_limit_option_forms(api_key, base_url, option, expected):
+    """rate_limit= takes a float, a policy, or None; the default ceiling is 10 calls/s."""
+    async with (
+        httpx.AsyncClient(verify=SSL_CONTEXT) as http,
+        AsyncVecML(api_key, base_url=base_url, http_client=http, **option) as client,
+    ):
+        assert client.limiter.current_rate == expected
+
+
+# ----------------------------------------------------------------------------- adaptive rate
+
+
+async def test_rate_limited_halves_once_per_burst(clock):
+    """A burst of refusals halves the rate once; a refusal after decrease_interval halves again."""
+    limiter = RateLimiter(RateLimitPolicy(calls_per_second=None, decrease_interval=1.0))
+    await acquire_many(limiter, 40)  # 40 calls in the last (fake) second
+    limiter.on_rate_limited()
+    assert limiter.current_rate == 20.0
+    for _ in range(4):
+        clock.advance(0.1)
+        limiter.on_rate_limited()
+    assert limiter.current_rate == 20.0
+    assert limiter.rate_limited_count == 5
+    clock.advance(0.7)  # 1.1 s after the first refusal
+    limiter.on_rate_limited()
+    assert limiter.current_rate == 10.0
+    assert limiter.rate_limited_count == 6
+
+
+async def test_rate_limited_halves_the_achieved_rate(clock):
+    """With a ceiling far above the calls made, a refusal halves the rate actually achieved."""
+    limiter = RateLimiter(RateLimitPolicy(calls_per_second=200.0))
+    await acquire_many(limiter, 20)  # fake clock stands still: 20 calls "in the last second"
+    limiter.on_rate_limited()
+    assert limiter.current_rate == 10.0
+
+
+async def test_rate_never_below_the_floor(clock):
+    """Repeated refusals stop at min_calls_per_second."""
+    limiter = RateLimiter(RateLimitPolicy(calls_per_second=None, min_calls_per_second=2.0))
+    await acquire_many(limiter, 16)
+    for _ in range(10):
+        limiter.on_rate_limited()
+        clock.advance(1.5)
+    assert limiter.current_rate == 2.0
+
+
+async def test_refusal_during_recovery_still_halves(clock):
+    """Recovery steps do not hide later refusals: a new burst halves the recovering rate."""
+    limiter = RateLimiter(
+        RateLimitPolicy(calls_per_second=None, decrease_interval=1.0, recovery_per_second=0.05)
+    )
+    await acquire_many(limiter, 40)
+    limiter.on_rate_limited()
+    assert limiter.current_rate == 20.0
+    clock.advance(0.6)
+    limiter.on_success()  # recovers 40 * 0.05 * 0.6 = 1.2 calls/s
+    assert limiter.current_rate == pytest.approx(21.2)
+    clock.advance(0.7)  # 1.3 s after the first refusal: a new burst
+    limiter.on_rate_limited()
+    assert limiter.current_rate == pytest.approx(10.6)
+
+
+async def test_recovery_back_to_the_ceiling(clock):
+    """Without refusals the rate climbs back, additively, to the configured ceiling."""
+    limiter = RateLimiter(RateLimitPolicy(calls_per_second=200.0, recovery_per_second=0.05))
+    await acquire_many(limiter, 20)
+    limiter.on_rate_limited()
+    assert limiter.current_rate == 10.0
+    clock.advance(1.0)  # + 200 * 0.05 * 1 = 10
+    limiter.on_success()
+    assert limiter.current_rate == pytest.approx(20.0)
+    clock.advance(100.0)
+    limiter.on_success()
+    assert limiter.current_rate == 200.0
+
+
+async def test_recovery_without_ceiling_returns_to_unlimited(clock):
+    """With no ceiling the rate recovers to the rate seen at the refusal, then is unlimited."""
+    limiter = RateLimiter(RateLimitPolicy(calls_per_second=None, recovery_per_second=0.1))
+    await acquire_many(limiter, 30)
+    limiter.on_rate_limited()
+    assert limiter.current_rate == 15.0
+    clock.advance(100.0)
+    limiter.on_success()
+    assert limiter.current_rate is None
+
+
+async def test_not_adaptive_keeps_rate_but_counts(clock):
+    """adaptive=False: refusals are counted, the rate stays."""
+    limiter = RateLimiter(RateLimitPolicy(calls_per_second=25.0, adaptive=False))
+    limiter.on_rate_limited()
+    limiter.on_rate_limited()
+    assert limiter.current_rate == 25.0
+    assert limiter.rate_limited_count == 2
+
+
+async def test_lowered_rate_really_spaces_calls(clock):
+    """After a refusal the calls that follow are spaced by the lowered rate."""
+    limiter = RateLimiter(RateLimitPolicy(calls_per_second=None))
+    await acquire_many(limiter, 40)
+    limiter.on_rate_limited()
+    assert limiter.current_rate == 20.0
+    stamps = sorted(await acquire_many(limiter, 8))
+    assert min(b - a for a, b in itertools.pairwise(stamps)) >= 1 / 20 - STAMP_SLACK
+
+
+def test_acquire_needs_asyncio():
+    """Outside a running asyncio loop acquire() says vecml_async needs asyncio."""
+    limiter = RateLimiter(RateLimitPolicy())
+    coro = limiter.acquire()
+    with pytest.raises(RuntimeError, match="asyncio"):
+        coro.send(None)
+    coro.close()
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"calls_per_second": 0},
+        {"calls_per_second": -1.0},
+        {"min_calls_per_second": 0},
+        {"decrease_factor": 1.0},
+        {"decrease_factor": 0.0},
+        {"recovery_per_second": -0.1},
+        {"decrease_interval": -1},
+    ],
+)
+def test_rate_limit_policy_refuses_nonsense(options):
+    """RateLimitPolicy refuses rates and factors that cannot work."""
+    with pytest.raises(ValueError):
+        RateLimitPolicy(**options)
