@@ -120,7 +120,7 @@ async def test_reject_mode_refuses_duplicates(start: Any) -> None:
 
 async def test_reject_mode_sees_batches_waiting_to_apply(start: Any) -> None:
     """In reject mode an id waiting in an accepted (not yet applied) batch is a duplicate."""
-    api = await start(duplicate_ids="reject", upload_delay=0.3)
+    api = await start(duplicate_ids="reject", upload_delay=1.0)
     await api.collection(dim=1)
     first = await api.ok("add_data_batch", **P, data=[[1]], string_ids=["a"])
     await api.fail("add_data_batch", 400, **P, data=[[2]], string_ids=["a"])
@@ -130,7 +130,7 @@ async def test_reject_mode_sees_batches_waiting_to_apply(start: Any) -> None:
 
 async def test_upload_job_lifecycle_with_delay(start: Any) -> None:
     """With upload_delay the job is in_progress and stores nothing until it applies."""
-    api = await start(upload_delay=0.2)
+    api = await start(upload_delay=1.0)
     await api.collection(dim=1)
     job = await api.ok("add_data_batch", **P, data=[[1], [2]])
     status = await api.ok("get_upload_data_status", job_id=job["job_id"])
@@ -142,7 +142,7 @@ async def test_upload_job_lifecycle_with_delay(start: Any) -> None:
 
 async def test_upload_job_fails_when_its_collection_is_deleted(start: Any) -> None:
     """A waiting upload whose project is deleted finishes as failed with the reason."""
-    api = await start(upload_delay=0.1)
+    api = await start(upload_delay=1.0)
     await api.collection(dim=1)
     job = await api.ok("add_data_batch", **P, data=[[1]])
     await api.ok("delete_project", project_name="p")

@@ -255,8 +255,10 @@ def run_in_thread(
     thread.start()
     ready.wait(_STARTUP_TIMEOUT)
     try:
+        if "error" in state:
+            raise state["error"]  # the thread's own startup error, e.g. a refused host
         if "url" not in state:
-            raise RuntimeError("the emulator thread failed to start") from state.get("error")
+            raise TimeoutError("the emulator thread did not start in time")
         yield state["url"]
     finally:
         if "stop" in state and thread.is_alive():
