@@ -27,6 +27,7 @@ from vecml_async.errors import (
     APIError,
     AuthenticationError,
     ConflictError,
+    InvalidInputError,
     NotFoundError,
     RateLimitError,
     RequestTooLargeError,
@@ -41,6 +42,7 @@ RATE_LIMIT_TEXT: Final = "Request limit reached"
 #: which keeps httpx/asyncio from copying a large body (and bounds the extra memory).
 STREAM_CHUNK: Final = 1 << 20
 _ERROR_FIELDS: Final = ("error_message", "message", "error", "detail")
+# httpx.InvalidURL is not an httpx.HTTPError: it is caught next to it, and never retried.
 _NOT_RETRYABLE_TRANSPORT = (httpx.UnsupportedProtocol, httpx.InvalidURL, httpx.ProxyError)
 
 
@@ -136,6 +138,23 @@ def error_class(status: int, message: str) -> type[APIError]:
     return APIError
 
 
+def check_base_url(base_url: str) -> None:
+    """Refuse a base URL httpx could not send to (bad scheme, no host, bad port, spaces)."""
+    try:
+        url = httpx.URL(base_url)
+        port = url.port
+    except (httpx.InvalidURL, ValueError) as err:
+        raise InvalidInputError(
+            f"{base_url!r} is not a valid URL: {err}", field="base_url"
+        ) from None
+    if url.scheme not in ("http", "https"):
+        raise InvalidInputError(f"{base_url!r} is not an http(s) URL", field="base_url")
+    if not url.host or any(c.isspace() for c in base_url):
+        raise InvalidInputError(f"{base_url!r} has no valid host", field="base_url")
+    if port is not None and not 0 < port < 65536:
+        raise InvalidInputError(f"{base_url!r} has an invalid port", field="base_url")
+
+
 def parse_retry_after(value: str | None) -> float | None:
     """Seconds from a ``Retry-After`` header (delta-seconds or HTTP date), or ``None``."""
     if not value:
@@ -175,6 +194,7 @@ class Transport:
         max_connections: int = 64,
         seed: int | None = None,
     ) -> None:
+        check_base_url(base_url)
         self.base_url = base_url.rstrip("/")
         self._key = api_key
         self.retry = retry
@@ -225,7 +245,7 @@ class Transport:
             try:
                 content: Any = body.to_bytes() if body.length <= STREAM_CHUNK else _chunks(body)
                 response = await self._http.post(url, content=content, headers=headers)
-            except httpx.HTTPError as err:
+            except (httpx.HTTPError, httpx.InvalidURL) as err:
                 failure: Exception = TransportError(
                     self._key.redact(_describe(err)), endpoint=endpoint
                 )
@@ -285,7 +305,7 @@ def _timeout(seconds: float) -> httpx.Timeout:
     return httpx.Timeout(seconds, connect=min(seconds, 10.0))
 
 
-def _describe(err: httpx.HTTPError) -> str:
+def _describe(err: httpx.HTTPError | httpx.InvalidURL) -> str:
     kind = "timed out" if isinstance(err, httpx.TimeoutException) else "connection failed"
     detail = str(err) or type(err).__name__
     return f"{kind}: {type(err).__name__}: {detail}"
