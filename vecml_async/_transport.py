@@ -8,6 +8,7 @@ the error tree. No httpx exception escapes. Bodies are never logged: they hold t
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 import logging
 import random
@@ -168,6 +169,8 @@ def parse_retry_after(value: str | None) -> float | None:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
+    if when.tzinfo is None:  # '-0000' gives a naive datetime; HTTP dates are always UTC
+        when = when.replace(tzinfo=datetime.timezone.utc)
     return max(0.0, when.timestamp() - time.time())
 
 
