@@ -219,8 +219,22 @@ class Transport:
             await self._http.aclose()
 
     def encode(self, fields: Mapping[str, Any]) -> EncodedBody:
-        """The JSON body of a request with ``fields`` and the key."""
-        return encode_request(self._key.get(), fields)
+        """The JSON body of a request with ``fields`` and the key.
+
+        Raises :class:`InvalidInputError` (nothing is sent) for a ``user_api_key`` field (the
+        key is the client's, and only the client's key is redacted) or a value JSON cannot
+        carry.
+        """
+        if "user_api_key" in fields:
+            raise InvalidInputError(
+                "the client adds its own key; do not pass user_api_key", field="user_api_key"
+            )
+        try:
+            return encode_request(self._key.get(), fields)
+        except orjson.JSONEncodeError as err:
+            raise InvalidInputError(
+                f"cannot be sent as JSON: {err}", field=_unencodable_field(fields)
+            ) from None
 
     async def request(self, endpoint: str, fields: Mapping[str, Any]) -> dict[str, Any]:
         """Encode ``fields`` (plus the key) and :meth:`send` them."""
@@ -302,6 +316,19 @@ class Transport:
             )
             if delay > 0:
                 await _sleep(delay)
+
+
+def _encodes(value: Any) -> bool:
+    try:
+        orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY)
+    except orjson.JSONEncodeError:
+        return False
+    return True
+
+
+def _unencodable_field(fields: Mapping[str, Any]) -> str:
+    """The first field orjson refuses (error path only)."""
+    return next((name for name, value in fields.items() if not _encodes(value)), "fields")
 
 
 def _timeout(seconds: float) -> httpx.Timeout:
