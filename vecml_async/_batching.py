@@ -21,8 +21,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from itertools import accumulate
-from typing import Final
+from typing import Any, Final
 
 import orjson
 
@@ -158,15 +157,41 @@ class _Costs:
 
 
 def _costs(chunk: EncodedRows) -> _Costs:
-    ids, vecs = chunk.id_col, chunk.vec_col
-    n = len(chunk)
-    base = [0, *accumulate(ids.length(i) + vecs.length(i) + 2 for i in range(n))]
+    # Cumulative bytes of the first k rows with their commas are differences of the bounds
+    # (numpy arrays or lists; the arithmetic below works on both).
+    ids, vecs = _as_array(chunk.id_col.bounds), _as_array(chunk.vec_col.bounds)
+    base = ids + vecs - (ids[0] + vecs[0])
     if chunk.attr_col is None:
-        attrs = list(range(0, 3 * n + 1, 3))
+        attrs = _as_array(range(0, 3 * len(chunk) + 1, 3))
     else:
-        col = chunk.attr_col
-        attrs = [0, *accumulate(col.length(i) + 1 for i in range(n))]
-    return _Costs(base, [b + a for b, a in zip(base, attrs)], attrs)
+        bounds = _as_array(chunk.attr_col.bounds)
+        attrs = bounds - bounds[0]
+    return _Costs(base.tolist(), (base + attrs).tolist(), attrs.tolist())
+
+
+def _as_array(values: Sequence[int]) -> Any:
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover - numpy is optional
+        return _IntList(values)
+    return np.asarray(values, dtype=np.int64)
+
+
+class _IntList(list[int]):
+    """Element-wise arithmetic on a list of ints, for when numpy is not installed."""
+
+    def __add__(self, other: Any) -> _IntList:  # type: ignore[override]
+        if isinstance(other, int):
+            return _IntList(v + other for v in self)
+        return _IntList(a + b for a, b in zip(self, other))
+
+    def __sub__(self, other: Any) -> _IntList:
+        if isinstance(other, int):
+            return _IntList(v - other for v in self)
+        return _IntList(a - b for a, b in zip(self, other))
+
+    def tolist(self) -> list[int]:
+        return list(self)
 
 
 class Batcher:

@@ -16,14 +16,13 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import orjson
 
 from vecml_async.errors import InvalidInputError
 
 if TYPE_CHECKING:
-    import numpy as np
     import numpy.typing as npt
 
 NUMPY_OPTION: Final = orjson.OPT_SERIALIZE_NUMPY
@@ -58,30 +57,64 @@ def encode_request(api_key: str, fields: Mapping[str, Any]) -> EncodedBody:
 
 @dataclass(frozen=True)
 class Column:
-    """Row fragments joined by commas in ``buf``; row ``i`` is ``buf[starts[i]:ends[i]]``."""
+    """Row fragments joined by commas in ``buf``.
+
+    ``bounds`` has one entry per row plus one: row ``i`` is ``buf[bounds[i]:bounds[i + 1] - 1]``
+    (the byte before ``bounds[i + 1]`` is the comma after it, or the closing bracket after the
+    last row). So the bytes of rows ``i`` to ``j - 1`` with their commas are
+    ``bounds[j] - bounds[i] - 1`` long, and cumulative sizes are differences of ``bounds``.
+    """
 
     buf: bytes
-    starts: Sequence[int]
-    ends: Sequence[int]
+    bounds: Sequence[int]
+
+    def __len__(self) -> int:
+        return len(self.bounds) - 1
 
     def length(self, i: int) -> int:
-        return self.ends[i] - self.starts[i]
+        return self.bounds[i + 1] - self.bounds[i] - 1
 
     def span(self, first: int, stop: int) -> memoryview:
         """Rows ``first`` to ``stop - 1`` with the commas between them, without a copy."""
-        return memoryview(self.buf)[self.starts[first] : self.ends[stop - 1]]
+        return memoryview(self.buf)[self.bounds[first] : self.bounds[stop] - 1]
 
     def row(self, i: int) -> bytes:
-        return self.buf[self.starts[i] : self.ends[i]]
+        return self.buf[self.bounds[i] : self.bounds[i + 1] - 1]
 
 
 def join_fragments(fragments: Sequence[bytes]) -> Column:
     """A column from separately encoded row fragments."""
-    buf = b",".join(fragments)
-    ends = list(accumulate(len(f) + 1 for f in fragments))
-    ends = [e - 1 for e in ends]
-    starts = [0, *(e + 1 for e in ends[:-1])] if fragments else []
-    return Column(buf, starts, ends)
+    return Column(
+        b",".join(fragments), list(accumulate((len(f) + 1 for f in fragments), initial=0))
+    )
+
+
+def _closing_bounds(buf: bytes, closer: int) -> Sequence[int]:
+    """Bounds of the rows of a one-call encoding ``[row,row,...]`` whose rows each end with
+    the byte ``closer`` and contain it nowhere else (checked by the caller)."""
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover - numpy is optional
+        ends = [m.end() for m in re.finditer(re.escape(bytes([closer])), buf)]
+        return [1, *(e + 1 for e in ends)]
+    closes = np.flatnonzero(np.frombuffer(buf, dtype=np.uint8) == closer)
+    bounds = np.empty(len(closes) + 1, dtype=np.int64)
+    bounds[0] = 1
+    bounds[1:] = closes + 2
+    return bounds  # type: ignore[return-value]
+
+
+def _bounds_from_lengths(lengths: Sequence[int], extra: int, initial: int) -> Sequence[int]:
+    """``initial``, then running sums of ``length + extra``."""
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover - numpy is optional
+        return list(accumulate((n + extra for n in lengths), initial=initial))
+    bounds = np.empty(len(lengths) + 1, dtype=np.int64)
+    bounds[0] = initial
+    np.cumsum(np.asarray(lengths, dtype=np.int64) + extra, out=bounds[1:])
+    bounds[1:] += initial
+    return bounds  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -119,25 +152,29 @@ class EncodedRows:
 
 def encode_ids(ids: Sequence[object], start: int) -> tuple[list[str], Column]:
     """Validate string ids (non-empty str) and encode them."""
-    checked: list[str] = []
-    fragments: list[bytes] = []
-    for offset, value in enumerate(ids):
-        if type(value) is not str:
-            if isinstance(value, str):
-                value = str(value)
-            else:
-                raise InvalidInputError(
-                    f"ids must be strings, got {type(value).__name__}",
-                    field="string_ids",
-                    index=start + offset,
-                )
+    values = list(ids)
+    if set(map(type, values)) <= {str} and "" not in values:
+        checked = cast("list[str]", values)
+        # One orjson call. When no id needed escaping, each encodes to its UTF-8 bytes plus
+        # two quotes, so the bounds follow from the lengths (checked on the total).
+        buf = orjson.dumps(checked)
+        lengths = list(map(len, checked))
+        if len(buf) == sum(lengths) + 3 * len(checked) + 1 or not checked:
+            return checked, Column(buf, _bounds_from_lengths(lengths, 3, 1))
+        return checked, join_fragments([orjson.dumps(value) for value in checked])
+    for offset, value in enumerate(values):
+        if not isinstance(value, str):
+            raise InvalidInputError(
+                f"ids must be strings, got {type(value).__name__}",
+                field="string_ids",
+                index=start + offset,
+            )
         if not value:
             raise InvalidInputError(
                 "an id must not be empty", field="string_ids", index=start + offset
             )
-        checked.append(value)
-        fragments.append(orjson.dumps(value))
-    return checked, join_fragments(fragments)
+    checked = [str(value) for value in values]  # str subclasses
+    return checked, join_fragments([orjson.dumps(value) for value in checked])
 
 
 # ----------------------------------------------------------------------------- attributes
@@ -211,15 +248,23 @@ def encode_attributes(
     attrs: Sequence[object | None], ids: Sequence[str], start: int
 ) -> Column | None:
     """Encode per-row attribute mappings; ``None`` when no row has any attribute."""
-    if all(a is None or (isinstance(a, Mapping) and not a) for a in attrs):
+    rows = [{} if a is None else a for a in attrs]
+    if not any(rows):
         return None
     try:
-        fragments = [b"{}" if a is None else orjson.dumps(a) for a in attrs]
+        buf = orjson.dumps(rows)
     except (TypeError, orjson.JSONEncodeError):
-        fragments = []
-    if fragments and not any(_NON_STRING_VALUE.search(f) for f in fragments):
-        return join_fragments(fragments)
-    # Exact path: some value is not a string (or orjson could not encode a row).
+        buf = b""
+    # Fast path: one orjson call, when every row is a dict of strings (each row then holds
+    # exactly one '{' and one '}', and every ':' after a key is followed by a quote).
+    if (
+        buf
+        and buf.count(b"{") == len(rows) == buf.count(b"}")
+        and not _NON_STRING_VALUE.search(buf)
+        and set(map(type, rows)) == {dict}
+    ):
+        return Column(buf, _closing_bounds(buf, 0x7D))
+    # Exact path: some value is not a string (or a row is not a plain dict).
     fragments = [
         orjson.dumps(normalize_attributes(a, index=start + i, row_id=ids[i]))
         for i, a in enumerate(attrs)
@@ -324,16 +369,11 @@ def check_matrix(
 
 
 def encode_matrix(block: npt.NDArray[Any]) -> Column:
-    """Encode a checked 2-D array in one orjson call; rows located by their closing ``]``."""
-    import numpy as np
-
+    """Encode a checked 2-D array in one orjson call; rows located by their closing ``]``
+    (the outer array's own ``]`` is the last one and closes nothing)."""
     out = orjson.dumps(block, option=NUMPY_OPTION)
-    closes: np.ndarray[Any, Any] = np.flatnonzero(np.frombuffer(out, dtype=np.uint8) == 93)
-    row_ends = closes[:-1] + 1  # the last ']' closes the outer array
-    starts = np.empty_like(row_ends)
-    starts[0] = 1
-    starts[1:] = row_ends[:-1] + 1
-    return Column(out, starts.tolist(), row_ends.tolist())
+    bounds = _closing_bounds(out, 0x5D)
+    return Column(out, bounds[:-1] if len(block) else [1])
 
 
 # ----------------------------------------------------------------------------- sparse vectors

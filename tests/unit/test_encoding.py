@@ -232,3 +232,26 @@ def test_chunk_encoder_encodes_scipy_and_mapping_sparse_rows() -> None:
     ]
     chunk = encoder.encode(RawChunk(2, [{3: 1.0}, ([9, 4], [2.0, 1.0])], ["c", "d"], sparse=True))
     assert orjson.loads(chunk.vec_col.row(1)) == [[4, 1.0], [9, 2.0]]
+
+
+def test_encoding_and_batching_work_without_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lists of vectors need no numpy: the pure-Python bounds give the same bodies."""
+    import sys
+
+    from vecml_async._batching import Batch, Envelope, pack
+
+    rows = [[1.0, 2.0], [3.5, 4.0], [5.0, 6.0]]
+    ids = ["a", "b", "c"]
+    attrs: list[Any] = [{"k": "v"}, None, {"k": "w"}]
+    envelope = Envelope.create("key", "p", "c")
+
+    def bodies() -> list[bytes]:
+        chunk = ChunkEncoder().encode(RawChunk(0, rows, ids, attrs))
+        items = pack([chunk], envelope, max_rows=2, max_bytes=10**6)
+        assert all(isinstance(x, Batch) for x in items)
+        return [x.body(envelope).to_bytes() for x in items if isinstance(x, Batch)]
+
+    with_numpy = bodies()
+    monkeypatch.setitem(sys.modules, "numpy", None)  # any import of numpy now fails
+    assert bodies() == with_numpy
+    assert orjson.loads(with_numpy[0])["attributes"] == [{"k": "v"}, {}]
