@@ -1,0 +1,85 @@
+"""pytest fixtures for testing code that calls VecML, against the local emulator.
+
+Enable them in a ``conftest.py``::
+
+    pytest_plugins = ["vecml_async.testing"]
+
+Fixtures (function scope, async; they need pytest-asyncio, in auto or strict mode):
+
+* ``vecml_emulator_settings``: a dict of :class:`~vecml_async.emulator.EmulatorSettings`
+  keywords, empty by default. Override it (in a conftest, a module, or with
+  ``@pytest.mark.parametrize(..., indirect=True)``) to test rate limits, faults, delays.
+* ``vecml_emulator``: an emulator served on a free loopback port for the test; an
+  :class:`EmulatorFixture` with ``base_url``, ``emulator`` (for inspection) and ``api_key``.
+* ``vecml_client``: an :class:`~vecml_async.AsyncVecML` bound to that emulator, closed after
+  the test.
+
+Example::
+
+    async def test_upload(vecml_client, vecml_emulator):
+        await vecml_client.create_project("p")
+        ...
+        assert vecml_emulator.emulator.collection_ids(vecml_emulator.api_key, "p", "c")
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import pytest_asyncio
+
+from vecml_async.emulator import Emulator, EmulatorSettings, serve
+
+if TYPE_CHECKING:
+    from vecml_async import AsyncVecML
+
+__all__ = [
+    "TEST_API_KEY",
+    "EmulatorFixture",
+    "vecml_client",
+    "vecml_emulator",
+    "vecml_emulator_settings",
+]
+
+#: The key the fixtures use unless the settings restrict ``api_keys``.
+TEST_API_KEY = "vml_test_key"
+
+
+@dataclass(frozen=True)
+class EmulatorFixture:
+    """A served emulator: where it listens, the object to inspect, and a key it accepts."""
+
+    base_url: str
+    emulator: Emulator
+    api_key: str
+
+
+@pytest.fixture
+def vecml_emulator_settings(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Settings for ``vecml_emulator``: the indirect parameter if any, else none."""
+    return dict(getattr(request, "param", {}))
+
+
+@pytest_asyncio.fixture
+async def vecml_emulator(
+    vecml_emulator_settings: dict[str, Any],
+) -> AsyncIterator[EmulatorFixture]:
+    """An emulator served in-process for one test (stopped, with its port closed, after)."""
+    settings = EmulatorSettings(**vecml_emulator_settings)
+    # With api_keys set, use one of them so the client authenticates.
+    api_key = min(settings.api_keys) if settings.api_keys else TEST_API_KEY
+    emulator = Emulator(settings)
+    async with serve(emulator) as base_url:
+        yield EmulatorFixture(base_url, emulator, api_key)
+
+
+@pytest_asyncio.fixture
+async def vecml_client(vecml_emulator: EmulatorFixture) -> AsyncIterator[AsyncVecML]:
+    """An ``AsyncVecML`` client pointed at ``vecml_emulator``, closed at teardown."""
+    from vecml_async import AsyncVecML
+
+    async with AsyncVecML(vecml_emulator.api_key, base_url=vecml_emulator.base_url) as client:
+        yield client
