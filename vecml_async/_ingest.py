@@ -57,7 +57,7 @@ DEFAULT_MAX_BYTES = 4 * 1024 * 1024
 DEFAULT_MAX_ROWS = 20_000
 DEFAULT_CONCURRENCY = 4
 #: Encoded chunks bigger than this are encoded in a worker thread.
-_THREAD_MIN_ROWS_BYTES = 64 * 1024
+_THREAD_MIN_BYTES = 64 * 1024
 TRANSIENT = (TransportError, ServerError, RateLimitError)
 STOPPED_BY_CALLBACK = "stopped by the progress callback"
 
@@ -174,7 +174,7 @@ class _Run:
                     for part in self._unrecorded(raw):
                         for encoded in await self._encode_valid(part):
                             self.report.rows_total += len(encoded)
-                            for item in batcher.add(encoded):
+                            for item in await self._pack(batcher, encoded):
                                 await self._emit(item, out)
                         if self.invalid is not None and self.on_invalid == "raise":
                             break
@@ -248,8 +248,13 @@ class _Run:
                         )
         return [_slice(raw, a - raw.start, b - raw.start) for a, b in parts]
 
+    async def _pack(self, batcher: Batcher, encoded: EncodedRows) -> list[Batch | OversizeRow]:
+        if encoded.nbytes >= _THREAD_MIN_BYTES:
+            return await anyio.to_thread.run_sync(batcher.add, encoded)
+        return batcher.add(encoded)
+
     async def _encode(self, raw: RawChunk) -> EncodedRows:
-        if len(raw) * (self.encoder.dim or 64) * 10 >= _THREAD_MIN_ROWS_BYTES:
+        if len(raw) * (self.encoder.dim or 64) * 10 >= _THREAD_MIN_BYTES:
             return await anyio.to_thread.run_sync(self.encoder.encode, raw)
         return self.encoder.encode(raw)
 
@@ -396,7 +401,7 @@ async def ingest(
     on_invalid: str = "raise",
     checkpoint: str | Any = None,
     progress: ProgressCallback | str | bool | None = None,
-    check_duplicate_ids: bool = True,
+    check_duplicate_ids: bool | None = None,
     max_consecutive_failures: int = 8,
 ) -> IngestReport:
     """Send any amount of rows to a collection with ``add_data_batch``; see the client's
@@ -413,6 +418,10 @@ async def ingest(
         raise InvalidInputError("must be >= 1", field="max_consecutive_failures")
     encoder, is_sparse = client._encoder(project_name, collection_name, vector_dim, sparse)
     encoder.sparse_format = sparse_format
+    if check_duplicate_ids is None:
+        # In-memory inputs hold their ids already; a set of them costs about as much again.
+        # For streams (iterators, files) that set would grow without bound, so it is opt-in.
+        check_duplicate_ids = _rows_expected(data) is not None
     encoder.check_duplicates = check_duplicate_ids
     journal = None
     if checkpoint is not None:
@@ -421,7 +430,8 @@ async def ingest(
         )
         encoder.id_prefix = journal.id_prefix or encoder.id_prefix
     rows_expected = _rows_expected(data)
-    _precheck(data, ids, attributes, encoder, check_duplicate_ids)
+    # A pass over the whole input (ids set, finiteness): off the event loop.
+    await anyio.to_thread.run_sync(_precheck, data, ids, attributes, encoder, check_duplicate_ids)
     report = IngestReport(project_name, collection_name, id_prefix=encoder.id_prefix)
     envelope = client._envelope(project_name, collection_name)
     batcher = Batcher(

@@ -357,13 +357,21 @@ async def test_iterator_async_iterator_and_dict_rows(
     assert server.bodies[0]["attributes"][3] == {"n": "3"}
 
 
+async def test_streams_are_not_checked_for_duplicates_unless_asked(
+    server: FakeServer, client: AsyncVecML
+) -> None:
+    """An iterator's ids are not kept in a set by default (memory stays bounded)."""
+    report = await client.ingest("p", "c", iter([("a", [1.0]), ("a", [2.0])]))
+    assert report.rows_sent == 2 and server.ids == ["a", "a"]
+
+
 async def test_duplicate_ids_across_chunks_are_refused(
     server: FakeServer, client: AsyncVecML
 ) -> None:
     """The same id twice in one ingest is refused with its index."""
     rows = [(f"r{i % 30_000}", [1.0]) for i in range(31_000)]
     with pytest.raises(IngestError) as info:
-        await client.ingest("p", "c", iter(rows), max_bytes=100_000)
+        await client.ingest("p", "c", iter(rows), max_bytes=100_000, check_duplicate_ids=True)
     (failure,) = info.value.report.failures
     assert failure.row_ids == ["r0"] and failure.first_row == 30_000
     with pytest.raises(InvalidInputError, match="duplicate id") as first:

@@ -1,0 +1,123 @@
+"""Rows/s of ``ingest`` against a sequential loop of ``add_data_batch`` calls, with 20 ms of
+added server latency, at the same batch size.
+
+Baselines (measured in the same run, same emulator process):
+* the seed script's pattern: ``requests``-style blocking POSTs with ``json=`` of
+  ``.tolist()`` rows, one after another (here: ``httpx.Client(...).post(json=...)``);
+* a sequential loop of this library's ``add_data_batch`` (orjson, pre-encoded, but one at a
+  time).
+Target: ``ingest`` at least 10x the seed pattern's rows/s.
+
+    python -m benchmarks.bench_concurrency [--rows 60000] [--dim 64] [--batch-rows 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import anyio
+import httpx
+
+from benchmarks._common import dataset, report
+from vecml_async import AsyncVecML
+from vecml_async.emulator import FaultConfig, spawn
+
+KEY = "vml_bench-concurrency"
+
+
+def seed_pattern(
+    base_url: str, vectors: object, ids: list[str], attrs: list[dict[str, str]], batch: int
+) -> float:
+    """The seed script's way: sequential blocking POSTs with json= of Python lists."""
+    rows = len(ids)
+    started = time.perf_counter()
+    with httpx.Client(timeout=120, trust_env=False) as http:
+        for start in range(0, rows, batch):
+            stop = min(rows, start + batch)
+            body = {
+                "user_api_key": KEY,
+                "project_name": "bench",
+                "collection_name": "seed",
+                "string_ids": ids[start:stop],
+                "data": vectors[start:stop].tolist(),  # type: ignore[index]
+                "attributes": attrs[start:stop],
+            }
+            http.post(f"{base_url}/add_data_batch", json=body).raise_for_status()
+    return rows / (time.perf_counter() - started)
+
+
+async def sequential_add_data_batch(
+    client: AsyncVecML, vectors: object, ids: list[str], attrs: list[dict[str, str]], batch: int
+) -> float:
+    rows = len(ids)
+    started = time.perf_counter()
+    for start in range(0, rows, batch):
+        stop = min(rows, start + batch)
+        await client.add_data_batch(
+            "bench",
+            "loop",
+            vectors[start:stop],
+            string_ids=ids[start:stop],  # type: ignore[index]
+            attributes=attrs[start:stop],
+        )
+    return rows / (time.perf_counter() - started)
+
+
+async def run(args: argparse.Namespace, base_url: str) -> list[tuple[str, float]]:
+    vectors, ids, attrs = dataset(args.rows, args.dim)
+    results = []
+    async with AsyncVecML(KEY, base_url=base_url, rate_limit=None) as client:
+        await client.create_project("bench")
+        for name in ("seed", "loop", "ingest"):
+            await client.init("bench", name, vector_dim=args.dim)
+        seed_rate = await anyio.to_thread.run_sync(
+            seed_pattern, base_url, vectors, ids, attrs, args.batch_rows
+        )
+        results.append(("seed pattern (sequential, json=)", seed_rate))
+        loop_rate = await sequential_add_data_batch(client, vectors, ids, attrs, args.batch_rows)
+        results.append(("sequential add_data_batch", loop_rate))
+        started = time.perf_counter()
+        ingested = await client.ingest(
+            "bench",
+            "ingest",
+            vectors,
+            ids=ids,
+            attributes=attrs,
+            max_rows=args.batch_rows,
+            concurrency=args.concurrency,
+        )
+        rate = ingested.rows_sent / (time.perf_counter() - started)
+        results.append((f"ingest, concurrency {args.concurrency}", rate))
+    return results
+
+
+def main(argv: list[str] | None = None) -> float:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=60_000)
+    parser.add_argument("--dim", type=int, default=64)
+    parser.add_argument("--batch-rows", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--latency", type=float, default=0.02)
+    args = parser.parse_args(argv)
+    with spawn(faults=FaultConfig(latency=args.latency)) as base_url:
+        results = anyio.run(run, args, base_url)
+    seed = results[0][1]
+    rows = [
+        (name, f"{rate:,.0f} rows/s  ({rate / seed:.1f}x seed pattern)") for name, rate in results
+    ]
+    ratio = results[-1][1] / seed
+    verdict = (
+        f"ingest / seed pattern = {ratio:.1f}x (target >= 10x): {'PASS' if ratio >= 10 else 'MISS'}"
+    )
+    report(
+        f"concurrency: {args.rows:,} rows, dim {args.dim}, {args.batch_rows} rows/request, "
+        f"{args.latency * 1000:.0f} ms server latency",
+        rows,
+        verdict,
+    )
+    return ratio
+
+
+if __name__ == "__main__":
+    main()
