@@ -133,9 +133,7 @@ async def test_unknown_endpoint_and_wrong_method(api: Any) -> None:
 async def test_error_messages_never_contain_the_key(api: Any) -> None:
     """Error envelopes and ids identify tenants by fingerprint, never by the key."""
     await api.collection("p", "c")
-    job = await api.ok(
-        "add_data_batch", project_name="p", collection_name="c", data=[[1, 2, 3, 4]]
-    )
+    job = await api.ok("add_data_batch", project_name="p", collection_name="c", data=[[1, 2, 3, 4]])
     assert api.key not in job["job_id"]
     assert api.emulator.fingerprint(api.key) in job["job_id"]
     message = await api.fail("get_upload_data_status", 404, job_id="job-1")
