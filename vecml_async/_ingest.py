@@ -234,8 +234,6 @@ class _Run:
         parts = checkpoint.remaining(raw.start, stop)
         skipped = len(raw) - sum(b - a for a, b in parts)
         if skipped:
-            self.report.rows_total += skipped
-            self.report.rows_skipped += skipped
             if raw.ids is not None:
                 for index, expected in checkpoint.known_ids.items():
                     if raw.start <= index < stop and str(raw.ids[index - raw.start]) != expected:
@@ -246,6 +244,8 @@ class _Run:
                             index=index,
                             row_id=str(raw.ids[index - raw.start]),
                         )
+            self.report.rows_total += skipped
+            self.report.rows_skipped += skipped
         return [_slice(raw, a - raw.start, b - raw.start) for a, b in parts]
 
     async def _pack(self, batcher: Batcher, encoded: EncodedRows) -> list[Batch | OversizeRow]:
