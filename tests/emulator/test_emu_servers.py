@@ -103,8 +103,11 @@ def test_run_in_thread_reports_startup_failure() -> None:
 @pytest.mark.slow
 async def test_spawn_runs_a_child_process_with_settings() -> None:
     """spawn() starts python -m vecml_async.emulator with the settings and stops it on exit."""
-    with spawn(rate_limit=0.2, rate_limit_burst=1, rate_limit_body="json") as base_url:
+    settings = {"rate_limit": 0.2, "rate_limit_burst": 1, "rate_limit_body": "json"}
+    with spawn(api_keys=frozenset({KEY}), **settings) as base_url:
         async with httpx.AsyncClient(base_url=base_url + "/", trust_env=False) as client:
+            stranger = {"user_api_key": "vml_not_allowed", "project_name": "p"}
+            assert (await client.post("create_project", json=stranger)).status_code == 401
             body = {"user_api_key": KEY, "project_name": "p"}
             assert (await client.post("create_project", json=body)).status_code == 200
             limited = await client.post("create_project", json=body)

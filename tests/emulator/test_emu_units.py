@@ -7,7 +7,12 @@ import orjson
 import pytest
 
 from vecml_async.emulator import EmulatorSettings, FaultConfig
-from vecml_async.emulator.command import build_parser, settings_from_args, settings_to_argv
+from vecml_async.emulator.command import (
+    api_keys_env,
+    build_parser,
+    settings_from_args,
+    settings_to_argv,
+)
 from vecml_async.emulator.faults import FaultInjector
 from vecml_async.emulator.limits import TokenBuckets
 from vecml_async.emulator.parsing import RequestError, parse_add_data_batch, sparse_rows
@@ -228,4 +233,6 @@ def test_settings_survive_the_command_line_round_trip() -> None:
         ),
     )
     args = build_parser().parse_args(settings_to_argv(settings))
-    assert settings_from_args(args) == settings
+    assert all("k1" not in arg for arg in settings_to_argv(settings))
+    assert settings_from_args(args, api_keys_env(settings)) == settings
+    assert "k1" not in repr(settings)

@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
@@ -106,6 +106,9 @@ class _Api:
         settings = self.ctx.settings
         try:
             return await read_body(request, settings.max_body_bytes)
+        except ClientDisconnect:
+            # Nobody is listening any more; answer nothing rather than log a crash.
+            return Response(status_code=400)
         except BodyTooLarge:
             self.ctx.stats.reject("too_large", fp)
             text = f"Request body exceeds {settings.max_body_bytes} bytes"

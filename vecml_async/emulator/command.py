@@ -4,15 +4,18 @@
 delegate to it), binds a loopback socket, prints one line ``VECML_EMULATOR_URL <base_url>``
 on stdout (what :func:`~vecml_async.emulator.process.spawn` waits for) and serves until
 SIGINT or SIGTERM. Logs go to stderr. :func:`settings_to_argv` is the inverse of the option
-parsing, so settings survive the trip to a child process unchanged.
+parsing, so settings survive the trip to a child process unchanged; accepted API keys travel
+in the environment variable ``VECML_EMULATOR_API_KEYS`` (one per line) rather than on the
+command line, where any local user could read them.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import uvicorn
@@ -21,9 +24,17 @@ from vecml_async.emulator.faults import FAULT_KINDS, FaultConfig
 from vecml_async.emulator.server import Emulator, base_url_of, bind_loopback, uvicorn_config
 from vecml_async.emulator.settings import EmulatorSettings
 
-__all__ = ["URL_LINE_PREFIX", "build_parser", "main", "settings_from_args", "settings_to_argv"]
+__all__ = [
+    "API_KEYS_ENV",
+    "URL_LINE_PREFIX",
+    "build_parser",
+    "main",
+    "settings_from_args",
+    "settings_to_argv",
+]
 
 URL_LINE_PREFIX = "VECML_EMULATOR_URL "
+API_KEYS_ENV = "VECML_EMULATOR_API_KEYS"
 
 _FAULT_PROBS = ("drop_before_apply", "drop_after_apply", "error_500", "error_503")
 
@@ -71,8 +82,12 @@ def build_parser(prog: str = "python -m vecml_async.emulator") -> argparse.Argum
     return p
 
 
-def settings_from_args(args: argparse.Namespace) -> EmulatorSettings:
-    """Settings from parsed options (raises ValueError on an invalid combination)."""
+def settings_from_args(
+    args: argparse.Namespace, environ: Mapping[str, str] | None = None
+) -> EmulatorSettings:
+    """Settings from parsed options and ``VECML_EMULATOR_API_KEYS`` (ValueError if invalid)."""
+    env_keys = (os.environ if environ is None else environ).get(API_KEYS_ENV, "").split("\n")
+    keys = [k for k in (args.api_keys or []) + env_keys if k]
     faults = FaultConfig(
         seed=args.fault_seed,
         latency=args.latency,
@@ -95,7 +110,7 @@ def settings_from_args(args: argparse.Namespace) -> EmulatorSettings:
         error_status=args.error_status,
         duplicate_ids=args.duplicate_ids,
         allow_auto_training_mode=not args.no_auto_training_mode,
-        api_keys=frozenset(args.api_keys) if args.api_keys else None,
+        api_keys=frozenset(keys) if keys else None,
         upload_delay=args.upload_delay,
         training_delay=args.training_delay,
         sink=args.sink,
@@ -105,7 +120,8 @@ def settings_from_args(args: argparse.Namespace) -> EmulatorSettings:
 
 
 def settings_to_argv(settings: EmulatorSettings) -> list[str]:
-    """Options that make :func:`settings_from_args` rebuild ``settings`` exactly."""
+    """Options that make :func:`settings_from_args` rebuild ``settings`` exactly, except the
+    API keys: pass those in ``VECML_EMULATOR_API_KEYS`` (see :func:`api_keys_env`)."""
     s, f = settings, settings.faults
     argv = [
         f"--rate-limit-body={s.rate_limit_body}",
@@ -131,13 +147,18 @@ def settings_to_argv(settings: EmulatorSettings) -> list[str]:
         argv.append("--no-auto-training-mode")
     if s.sink:
         argv.append("--sink")
-    for key in sorted(s.api_keys or ()):
-        argv.append(f"--api-key={key}")
     if f.endpoints is not None:
         argv.append(f"--fault-endpoints={','.join(sorted(f.endpoints))}")
     if f.schedule:
         argv.append("--fault-schedule=" + ",".join(f"{n}={k}" for n, k in f.schedule.items()))
     return argv
+
+
+def api_keys_env(settings: EmulatorSettings) -> dict[str, str]:
+    """Environment entries that carry ``settings.api_keys`` to a child process."""
+    if not settings.api_keys:
+        return {}
+    return {API_KEYS_ENV: "\n".join(sorted(settings.api_keys))}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

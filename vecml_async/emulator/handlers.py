@@ -62,10 +62,8 @@ def _vector_dim(fields: dict[str, Any], vector_type: str, required: bool) -> int
     return dim
 
 
-def _new_collection(project: Project, name: str, declared: str, dim: int) -> Collection:
-    stored = "sparse" if declared == "sparse" else "dense"
-    collection = project.collections[name] = Collection(name, stored, declared, dim)
-    return collection
+def _new_collection(name: str, declared: str, dim: int) -> Collection:
+    return Collection(name, "sparse" if declared == "sparse" else "dense", declared, dim)
 
 
 def generated_ids(collection: Collection, n: int) -> list[str]:
@@ -103,7 +101,7 @@ async def init(ctx: Context, tenant: Tenant, fields: dict[str, Any]) -> dict[str
     assert dim is not None
     if name in project.collections:
         raise conflict(f"Collection {name} already exists in project {project.name}")
-    _new_collection(project, name, declared, dim)
+    project.collections[name] = _new_collection(name, declared, dim)
     return {}
 
 
@@ -200,15 +198,16 @@ async def upload(ctx: Context, tenant: Tenant, fields: dict[str, Any]) -> dict[s
     if tenant.projects.get(project.name) is not project:
         raise not_found(f"Project {project.name} does not exist")
     collection = project.collections.get(name)
+    created = collection is None
     if collection is None:
         width = dim if dim is not None else int(parsed.X.shape[1])
-        dense, sparse = storage_rows(parsed.X, stored, width)
-        collection = _new_collection(project, name, declared, width)
-    else:
-        dense, sparse = storage_rows(parsed.X, collection.vector_type, collection.dim)
+        collection = _new_collection(name, declared, width)
+    dense, sparse = storage_rows(parsed.X, collection.vector_type, collection.dim)
     ids = parsed.ids if parsed.ids is not None else generated_ids(collection, n)
     batch = Batch(list(ids), [dict(a) for a in parsed.attributes], dense, sparse)
     job = ctx.submit_upload(tenant, project, collection, batch)
+    if created:  # only once the batch is accepted: a refused file leaves no empty collection
+        project.collections[name] = collection
     return {"job_id": job.job_id}
 
 

@@ -19,7 +19,12 @@ from typing import Any
 
 import httpx
 
-from vecml_async.emulator.command import URL_LINE_PREFIX, settings_to_argv
+from vecml_async.emulator.command import (
+    API_KEYS_ENV,
+    URL_LINE_PREFIX,
+    api_keys_env,
+    settings_to_argv,
+)
 from vecml_async.emulator.settings import EmulatorSettings
 
 __all__ = ["ainspect_remote", "inspect_remote", "inspect_url", "spawn"]
@@ -60,8 +65,10 @@ def spawn(
     ``settings`` are :class:`EmulatorSettings` keywords (validated here, before the child
     starts). The child finds this copy of the package even when it is not installed.
     """
-    argv = settings_to_argv(EmulatorSettings(**settings))
-    env = dict(os.environ)
+    parsed = EmulatorSettings(**settings)
+    argv = settings_to_argv(parsed)
+    env = {k: v for k, v in os.environ.items() if k != API_KEYS_ENV}
+    env.update(api_keys_env(parsed))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_PACKAGE_ROOT), env.get("PYTHONPATH")]))
     command = [python or sys.executable, "-m", "vecml_async.emulator", "--host", host]
     proc = subprocess.Popen(

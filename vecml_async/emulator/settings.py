@@ -70,7 +70,7 @@ class EmulatorSettings:
     error_status: Literal["http", "ok"] = "http"
     duplicate_ids: Literal["overwrite", "reject"] = "overwrite"
     allow_auto_training_mode: bool = True
-    api_keys: frozenset[str] | None = None
+    api_keys: frozenset[str] | None = field(default=None, repr=False)  # keys stay out of logs
     upload_delay: float = 0.0
     training_delay: float = 0.0
     sink: bool = False
