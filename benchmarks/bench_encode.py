@@ -16,7 +16,7 @@ import orjson
 
 from benchmarks._common import cpu_of, dataset, report
 from vecml_async._batching import Batch, Batcher, Envelope
-from vecml_async._ingest import DEFAULT_MAX_BYTES
+from vecml_async._ingest_defaults import DEFAULT_MAX_BYTES
 from vecml_async._sources import ChunkEncoder, RawChunk, rows_per_chunk
 
 KEY = "vml_benchmark-key"

@@ -25,12 +25,18 @@ from vecml_async._config import (
     RetryPolicy,
 )
 from vecml_async._files import load_file
+from vecml_async._ingest_defaults import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_ROWS,
+)
 from vecml_async._jobs import TrainingJob, UploadJob
 from vecml_async._limiter import RateLimiter
 from vecml_async._redact import Secret
 from vecml_async._sources import ChunkEncoder, RawChunk
 from vecml_async._transport import Transport
 from vecml_async.errors import (
+    APIError,
     ClientClosedError,
     ConflictError,
     InvalidInputError,
@@ -62,6 +68,7 @@ from vecml_async.models import (
 if TYPE_CHECKING:
     import httpx
 
+    from vecml_async._ingest import ProgressCallback
     from vecml_async._report import IngestReport
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -79,6 +86,24 @@ def _build(model: type[ModelT], **fields: Any) -> ModelT:
             raise cause from None
         field = ".".join(str(part) for part in first["loc"]) or model.__name__
         raise InvalidInputError(first["msg"], field=field) from None
+
+
+def _parse(model: type[ModelT], answer: Mapping[str, Any], endpoint: str) -> ModelT:
+    """A response model; an answer of an unexpected shape is an :class:`APIError`.
+
+    The server said yes (2xx, not ``"success": false``) but not in the documented form; the
+    pydantic error is summarised without the input values (they may echo the key).
+    """
+    try:
+        return model.model_validate(answer)
+    except ValidationError as err:
+        first = err.errors(include_url=False, include_input=False, include_context=False)[0]
+        where = ".".join(str(part) for part in first["loc"]) or model.__name__
+        raise APIError(
+            f"unexpected answer: {where}: {first['msg']} ({err.error_count()} problem(s))",
+            endpoint=endpoint,
+            status_code=200,
+        ) from None
 
 
 class AsyncVecML:
@@ -230,7 +255,9 @@ class AsyncVecML:
         """``/create_project``. With ``exist_ok``, an existing project is not an error."""
         request = _build(CreateProjectRequest, project_name=project_name, application=application)
         try:
-            return APIResponse.model_validate(await self._post("create_project", request))
+            return _parse(
+                APIResponse, await self._post("create_project", request), "create_project"
+            )
         except ConflictError as err:
             if not exist_ok:
                 raise
@@ -241,7 +268,9 @@ class AsyncVecML:
         is not an error."""
         request = _build(DeleteProjectRequest, project_name=project_name)
         try:
-            answer = APIResponse.model_validate(await self._post("delete_project", request))
+            answer = _parse(
+                APIResponse, await self._post("delete_project", request), "delete_project"
+            )
         except NotFoundError as err:
             if not missing_ok:
                 raise
@@ -271,7 +300,7 @@ class AsyncVecML:
             vector_dim=vector_dim,
         )
         try:
-            answer = APIResponse.model_validate(await self._post("init", request))
+            answer = _parse(APIResponse, await self._post("init", request), "init")
         except ConflictError as err:
             if not exist_ok:
                 raise
@@ -366,8 +395,10 @@ class AsyncVecML:
             )
         body = batches[0].body(envelope, include_ids=string_ids is not None)
         self._check_open()
-        answer = JobStartedResponse.model_validate(
-            await self._transport.send("add_data_batch", body)
+        answer = _parse(
+            JobStartedResponse,
+            await self._transport.send("add_data_batch", body),
+            "add_data_batch",
         )
         return self.upload_job(answer.job_id)
 
@@ -417,8 +448,10 @@ class AsyncVecML:
             "label_attribute": label_attribute,
             **extra_fields,
         }
-        answer = JobStartedResponse.model_validate(
-            await self._post("upload", {k: v for k, v in fields.items() if v is not None})
+        answer = _parse(
+            JobStartedResponse,
+            await self._post("upload", {k: v for k, v in fields.items() if v is not None}),
+            "upload",
         )
         return self.upload_job(answer.job_id)
 
@@ -427,13 +460,19 @@ class AsyncVecML:
     async def get_upload_data_status(self, job_id: str) -> UploadStatus:
         """``/get_upload_data_status``: the status of an upload job, polled once."""
         request = _build(JobStatusRequest, job_id=job_id)
-        return UploadStatus.model_validate(await self._post("get_upload_data_status", request))
+        return _parse(
+            UploadStatus,
+            await self._post("get_upload_data_status", request),
+            "get_upload_data_status",
+        )
 
     async def get_automl_training_status(self, job_id: str) -> TrainingStatus:
         """``/get_automl_training_status``: the status of a training job, polled once."""
         request = _build(JobStatusRequest, job_id=job_id)
-        return TrainingStatus.model_validate(
-            await self._post("get_automl_training_status", request)
+        return _parse(
+            TrainingStatus,
+            await self._post("get_automl_training_status", request),
+            "get_automl_training_status",
         )
 
     def upload_job(self, job_id: str) -> UploadJob:
@@ -481,7 +520,11 @@ class AsyncVecML:
             categorical_features=list(categorical_features) if categorical_features else None,
             validation_dataset=validation_dataset,
         )
-        answer = JobStartedResponse.model_validate(await self._post("train_automl_model", request))
+        answer = _parse(
+            JobStartedResponse,
+            await self._post("train_automl_model", request),
+            "train_automl_model",
+        )
         return self.training_job(answer.job_id)
 
     async def automl_predict(
@@ -526,7 +569,7 @@ class AsyncVecML:
                 fields["has_field_names"] = _csv_header("csv", has_field_names)
             if payload.compression_type:
                 fields["compression_type"] = payload.compression_type
-        return PredictResponse.model_validate(await self._post("automl_predict", fields))
+        return _parse(PredictResponse, await self._post("automl_predict", fields), "automl_predict")
 
     async def delete_automl_model(
         self, project_name: str, collection_name: str, model_name: str
@@ -538,7 +581,9 @@ class AsyncVecML:
             collection_name=collection_name,
             model_name=model_name,
         )
-        return APIResponse.model_validate(await self._post("delete_automl_model", request))
+        return _parse(
+            APIResponse, await self._post("delete_automl_model", request), "delete_automl_model"
+        )
 
     async def get_model_validation_metric(
         self, project_name: str, collection_name: str, model_name: str
@@ -550,8 +595,10 @@ class AsyncVecML:
             collection_name=collection_name,
             model_name=model_name,
         )
-        return ValidationMetricResponse.model_validate(
-            await self._post("get_model_validation_metric", request)
+        return _parse(
+            ValidationMetricResponse,
+            await self._post("get_model_validation_metric", request),
+            "get_model_validation_metric",
         )
 
     async def list_automl_model_infos(
@@ -562,17 +609,102 @@ class AsyncVecML:
             CollectionRequest, project_name=project_name, collection_name=collection_name
         )
         answer = await self._post("list_automl_model_infos", request)
-        return ModelInfosResponse.model_validate(answer).model_infos
+        return _parse(ModelInfosResponse, answer, "list_automl_model_infos").model_infos
 
     # ------------------------------------------------------------------ ingestion
 
     async def ingest(
-        self, project_name: str, collection_name: str, data: Any, **options: Any
+        self,
+        project_name: str,
+        collection_name: str,
+        data: Any,
+        *,
+        ids: Sequence[object] | None = None,
+        attributes: Sequence[Mapping[str, object] | None] | None = None,
+        vector_columns: Sequence[str] | str | None = None,
+        id_column: str | None = None,
+        attribute_columns: Sequence[str] = (),
+        file_format: str | None = None,
+        vector_dim: int | None = None,
+        sparse: bool | None = None,
+        sparse_format: str = "pairs",
+        max_rows: int = DEFAULT_MAX_ROWS,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        wait: bool = False,
+        job_timeout: float | None = None,
+        raise_on_error: bool = True,
+        on_invalid: str = "raise",
+        checkpoint: str | os.PathLike[str] | None = None,
+        progress: ProgressCallback | str | bool | None = None,
+        check_duplicate_ids: bool | None = None,
+        max_consecutive_failures: int = 8,
     ) -> IngestReport:
-        """Send any amount of rows with ``add_data_batch``; see :func:`vecml_async.ingest`."""
+        """Send any amount of rows to a collection, as concurrent ``add_data_batch`` requests.
+
+        Rows are encoded once, cut into requests of at most ``max_rows`` rows and
+        ``max_bytes`` bytes (the whole body counted exactly; never over the 200 MB cap), and
+        sent by ``concurrency`` tasks under the client's rate limiter. Retries re-send the same
+        bytes with the same ids. Memory stays bounded whatever the input size.
+
+        Args:
+            data: a 2-D numpy array; a list of vectors; a scipy.sparse matrix (sparse
+                collections); a pandas DataFrame; an iterable or async iterable of rows,
+                each ``(id, vector)``, ``(id, vector, attributes)`` or a dict with ``id``,
+                ``vector`` and ``attributes``; or a file path (``.csv``, ``.jsonl``,
+                ``.json``, ``.npy``, ``.parquet``, optionally ``.gz``).
+            ids / attributes: per-row ids and attribute dicts, next to an array or list.
+                Without ids, unique ids (``report.id_prefix`` + row index) are generated
+                before the first send.
+            vector_columns / id_column / attribute_columns: columns of a frame or file.
+            vector_dim / sparse / sparse_format: the collection's dimension (known after
+                this client's ``init``), whether it is sparse, and the sparse JSON form.
+            max_rows / max_bytes: per-request limits (``max_bytes`` counts the whole body).
+            concurrency: requests in flight.
+            wait: await every upload job; failed jobs count as failures.
+            job_timeout: deadline of each job wait (default: the client's ``PollPolicy``).
+            raise_on_error: raise :class:`IngestError` (with the report) when rows failed.
+            on_invalid: ``"raise"`` stops at the first invalid row (when nothing was sent
+                yet, as :class:`InvalidInputError`); ``"skip"`` reports it and goes on.
+            checkpoint: a journal path; re-running the same ingest with it resumes.
+            progress: a callback receiving :class:`IngestProgress` after each batch
+                (return ``False`` to stop), or ``True``/``"rich"``/``"tqdm"`` for a bar.
+            check_duplicate_ids: refuse an id repeated within the input; default: on for
+                in-memory inputs, off for streams (the set would grow with the input).
+            max_consecutive_failures: stop after this many batches in a row failed.
+
+        Returns:
+            An :class:`IngestReport` accounting for every row: sent, skipped (resume), or
+            failed with its id.
+        """
         from vecml_async._ingest import ingest
 
-        return await ingest(self, project_name, collection_name, data, **options)
+        return await ingest(
+            self,
+            project_name,
+            collection_name,
+            data,
+            ids=ids,
+            attributes=attributes,
+            vector_columns=vector_columns,
+            id_column=id_column,
+            attribute_columns=attribute_columns,
+            file_format=file_format,
+            vector_dim=vector_dim,
+            sparse=sparse,
+            sparse_format=sparse_format,
+            max_rows=max_rows,
+            max_bytes=max_bytes,
+            concurrency=concurrency,
+            wait=wait,
+            job_timeout=job_timeout,
+            raise_on_error=raise_on_error,
+            on_invalid=on_invalid,
+            checkpoint=checkpoint,
+            progress=progress,
+            check_duplicate_ids=check_duplicate_ids,
+            max_consecutive_failures=max_consecutive_failures,
+        )
 
 
 def _csv_header(file_format: str, has_field_names: bool | None) -> bool | None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import inspect
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +33,9 @@ from vecml_async._batching import Batch, Batcher, Envelope, OversizeRow
 from vecml_async._checkpoint import Checkpoint, contiguous_ranges
 from vecml_async._config import HARD_MAX_REQUEST_BYTES
 from vecml_async._encoding import EncodedRows
+from vecml_async._ingest_defaults import DEFAULT_CONCURRENCY as DEFAULT_CONCURRENCY
+from vecml_async._ingest_defaults import DEFAULT_MAX_BYTES as DEFAULT_MAX_BYTES
+from vecml_async._ingest_defaults import DEFAULT_MAX_ROWS as DEFAULT_MAX_ROWS
 from vecml_async._report import BatchFailure, IngestReport
 from vecml_async._sources import ChunkEncoder, RawChunk, SourceOptions, iter_chunks
 from vecml_async._transport import SendStats
@@ -51,11 +54,6 @@ if sys.version_info < (3, 11):
 if TYPE_CHECKING:
     from vecml_async._client import AsyncVecML
 
-#: Default body size of one request. Benchmarks (benchmarks/bench_batch_size.py) found 2 to
-#: 4 MiB bodies at concurrency 4 fastest against a server that parses the floats.
-DEFAULT_MAX_BYTES = 4 * 1024 * 1024
-DEFAULT_MAX_ROWS = 20_000
-DEFAULT_CONCURRENCY = 4
 #: Encoded chunks bigger than this are encoded in a worker thread.
 _THREAD_MIN_BYTES = 64 * 1024
 TRANSIENT = (TransportError, ServerError, RateLimitError)
@@ -75,7 +73,8 @@ class IngestProgress:
     rows_expected: int | None
 
 
-ProgressCallback = Callable[[IngestProgress], "bool | Awaitable[bool | None] | None"]
+#: Called after each batch; returning ``False`` (or an awaitable giving ``False``) stops.
+ProgressCallback = Callable[[IngestProgress], Any]
 
 
 def _slice(raw: RawChunk, first: int, stop: int) -> RawChunk:
