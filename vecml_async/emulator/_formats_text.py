@@ -28,7 +28,8 @@ def _read_rows(
     text: str, has_field_names: bool
 ) -> tuple[list[str] | None, list[list[str]], list[int]]:
     """(header, data rows, line number of each row); blank lines skipped, ragged rows refused."""
-    reader = csv.reader(io.StringIO(text))
+    # strict: an unterminated or stray quote is an error, not a silently merged field.
+    reader = csv.reader(io.StringIO(text), strict=True)
     header: list[str] | None = None
     rows: list[list[str]] = []
     lines: list[int] = []
