@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import selectors
 import ssl
 import types
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -15,10 +18,43 @@ from vecml_async import AsyncVecML, RateLimitPolicy
 from vecml_async import _limiter as limiter_module
 from vecml_async._limiter import RateLimiter
 
+T = TypeVar("T")
 SSL_CONTEXT = ssl.create_default_context()
-# Stamps are taken right after acquire() returns, a few microseconds after the limiter's own
-# clock reading; this is the slack allowed for that, not for the limiter.
-STAMP_SLACK = 1e-3
+# Floating-point slack on virtual-clock differences (the loop adds 1 us per iteration).
+STAMP_SLACK = 1e-4
+
+
+class _AdvancingSelector(selectors.DefaultSelector):
+    """Never sleeps: each wait moves the virtual clock on by the timeout (at least 1 us)."""
+
+    def __init__(self, clock: list[float]) -> None:
+        super().__init__()
+        self._clock = clock
+
+    def select(self, timeout: float | None = None) -> list[Any]:
+        ready = super().select(0)
+        self._clock[0] += max(timeout or 0.0, 1e-6)
+        return ready
+
+
+class VirtualTimeLoop(asyncio.SelectorEventLoop):
+    """An event loop on a virtual clock: timed waits take no real time, and timing
+    measurements are exact whatever the machine's load."""
+
+    def __init__(self) -> None:
+        self._now = [0.0]
+        super().__init__(_AdvancingSelector(self._now))
+
+    def time(self) -> float:
+        return self._now[0]
+
+
+def run_virtual(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    loop = VirtualTimeLoop()
+    try:
+        return loop.run_until_complete(main())
+    finally:
+        loop.close()
 
 
 class FakeClock:
@@ -76,36 +112,46 @@ def test_max_in_window_helper():
     assert max_in_window([0.0] * 5) == 5
 
 
-async def test_ceiling_never_exceeded_in_any_one_second_window():
+@pytest.mark.parametrize("rate", [1.0, 7.0, 50.0, 333.0])
+def test_ceiling_never_exceeded_in_any_one_second_window(rate):
     """With calls_per_second R, no one-second window sees more than R calls start."""
-    rate = 50
+    n = int(3 * rate) + 5
     limiter = RateLimiter(RateLimitPolicy(calls_per_second=rate, adaptive=False))
-    stamps = await acquire_many(limiter, rate + 8)
-    assert len(stamps) == rate + 8
-    assert max_in_window(stamps) <= rate
-    # No initial burst either: consecutive starts are spaced by about 1/R.
+    stamps = run_virtual(lambda: acquire_many(limiter, n))
+    assert len(stamps) == n
+    assert max_in_window(stamps) <= int(rate)
+    # No initial burst either: consecutive starts are spaced by at least 1/R.
     ordered = sorted(stamps)
     assert min(b - a for a, b in itertools.pairwise(ordered)) >= 1 / rate - STAMP_SLACK
+    # ... and the limiter does not starve the caller: about R calls a second.
+    assert ordered[-1] - ordered[0] == pytest.approx((n - 1) / rate, rel=0.01)
 
 
-async def test_client_calls_respect_the_ceiling(api_key, base_url):
+def test_client_calls_respect_the_ceiling(api_key, base_url):
     """Concurrent client calls go through the limiter: at most R start per second."""
     rate = 40
-    loop = asyncio.get_running_loop()
-    stamps: list[float] = []
 
-    def answer(request: httpx.Request) -> httpx.Response:
-        stamps.append(loop.time())
-        return httpx.Response(200, json={"success": True})
+    async def main() -> list[float]:
+        loop = asyncio.get_running_loop()
+        stamps: list[float] = []
 
-    with respx.mock(base_url=base_url) as mock:
-        mock.post("/delete_project").mock(side_effect=answer)
-        async with (
-            httpx.AsyncClient(verify=SSL_CONTEXT) as http,
-            AsyncVecML(api_key, base_url=base_url, rate_limit=float(rate), http_client=http) as c,
-        ):
-            await asyncio.gather(*(c.delete_project("p") for _ in range(rate + 5)))
-    assert len(stamps) == rate + 5
+        def answer(request: httpx.Request) -> httpx.Response:
+            stamps.append(loop.time())
+            return httpx.Response(200, json={"success": True})
+
+        with respx.mock(base_url=base_url) as mock:
+            mock.post("/delete_project").mock(side_effect=answer)
+            async with (
+                httpx.AsyncClient(verify=SSL_CONTEXT) as http,
+                AsyncVecML(
+                    api_key, base_url=base_url, rate_limit=float(rate), http_client=http
+                ) as c,
+            ):
+                await asyncio.gather(*(c.delete_project("p") for _ in range(3 * rate)))
+        return stamps
+
+    stamps = run_virtual(main)
+    assert len(stamps) == 3 * rate
     assert max_in_window(stamps) <= rate
 
 
@@ -226,14 +272,20 @@ async def test_not_adaptive_keeps_rate_but_counts(clock):
     assert limiter.rate_limited_count == 2
 
 
-async def test_lowered_rate_really_spaces_calls(clock):
+def test_lowered_rate_really_spaces_calls(clock):
     """After a refusal the calls that follow are spaced by the lowered rate."""
-    limiter = RateLimiter(RateLimitPolicy(calls_per_second=None))
-    await acquire_many(limiter, 40)
-    limiter.on_rate_limited()
-    assert limiter.current_rate == 20.0
-    stamps = sorted(await acquire_many(limiter, 8))
-    assert min(b - a for a, b in itertools.pairwise(stamps)) >= 1 / 20 - STAMP_SLACK
+
+    async def main() -> list[float]:
+        limiter = RateLimiter(RateLimitPolicy(calls_per_second=None))
+        await acquire_many(limiter, 40)
+        limiter.on_rate_limited()
+        assert limiter.current_rate == 20.0
+        return await acquire_many(limiter, 30)
+
+    stamps = run_virtual(main)
+    assert max_in_window(stamps) <= 20
+    ordered = sorted(stamps)
+    assert min(b - a for a, b in itertools.pairwise(ordered)) >= 1 / 20 - STAMP_SLACK
 
 
 def test_acquire_needs_asyncio():
