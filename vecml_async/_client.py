@@ -243,7 +243,7 @@ class AsyncVecML:
 
         The key is added for you; failures raise the same errors as the named methods.
         """
-        if not endpoint or not endpoint.replace("_", "").isalnum():
+        if not endpoint.isascii() or not endpoint.replace("_", "").isalnum():
             raise InvalidInputError(f"{endpoint!r} is not an endpoint name", field="endpoint")
         return await self._post(endpoint, fields)
 
