@@ -121,6 +121,15 @@ class JobError(VecMLError):
         self.status = status
         super().__init__(message)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_job_error, (type(self), str(self), self.job_id, self.status))
+
+
+def _rebuild_job_error(
+    cls: type[JobError], message: str, job_id: str, status: str | None
+) -> JobError:
+    return cls(message, job_id=job_id, status=status)
+
 
 class JobFailedError(JobError):
     """The server reported the job as ``failed``.
@@ -169,11 +178,15 @@ class IngestError(VecMLError):
             f"first error: {first}"
         )
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.report,))
+
 
 class InvalidInputError(VecMLError, ValueError):
     """Input was refused before anything was sent.
 
     Attributes:
+        message: what is wrong, without the field and row prefix.
         field: the request field at fault (``"data"``, ``"model_name"``, ...).
         index: the row index at fault, when the error concerns one row.
         row_id: the row's string id, when it has one.
@@ -190,6 +203,7 @@ class InvalidInputError(VecMLError, ValueError):
         self.field = field
         self.index = index
         self.row_id = row_id
+        self.message = message
         where = field
         if index is not None:
             where += f"[{index}]"
@@ -198,8 +212,7 @@ class InvalidInputError(VecMLError, ValueError):
         super().__init__(f"{where}: {message}")
 
     def __reduce__(self) -> tuple[Any, ...]:
-        text = str(self).split(": ", 1)[-1]
-        return (_rebuild_invalid, (text, self.field, self.index, self.row_id))
+        return (_rebuild_invalid, (self.message, self.field, self.index, self.row_id))
 
 
 def _rebuild_invalid(
