@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import anyio.to_thread
 import numpy as np
 
-from vecml_async.emulator.context import Context, conflict, not_found
+from vecml_async.emulator.context import Context, conflict, not_found, preload
 from vecml_async.emulator.handlers import Handler, decode_file, job_status
 from vecml_async.emulator.matrices import conform
 from vecml_async.emulator.parsing import bad, opt_bool, opt_str, opt_str_list, req_str
@@ -111,6 +111,7 @@ async def _train(
         if ctx.settings.training_delay > 0:
             await asyncio.sleep(ctx.settings.training_delay)
         job.status = "in_progress"
+        await preload("vecml_async.emulator.automl")
         from vecml_async.emulator import automl
 
         X, attributes = collection.snapshot()
@@ -165,6 +166,8 @@ async def get_automl_training_status(
 
 
 async def automl_predict(ctx: Context, tenant: Tenant, fields: dict[str, Any]) -> dict[str, Any]:
+    await preload("vecml_async.emulator.automl")
+    await preload("vecml_async.emulator.formats")
     from vecml_async.emulator import automl
 
     collection, record = _model(ctx, tenant, fields)

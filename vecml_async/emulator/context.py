@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
+import sys
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
+
+import anyio.to_thread
 
 from vecml_async.emulator.faults import FaultInjector
 from vecml_async.emulator.limits import TokenBuckets
@@ -21,7 +25,18 @@ from vecml_async.emulator.settings import EmulatorSettings
 from vecml_async.emulator.stats import Stats
 from vecml_async.emulator.store import Batch, Collection, Job, Project, Store, Tenant
 
-__all__ = ["Context", "conflict", "not_found"]
+__all__ = ["Context", "conflict", "not_found", "preload"]
+
+
+async def preload(module: str) -> None:
+    """Import ``module`` in a worker thread unless it is loaded already.
+
+    The AutoML and file modules pull in scikit-learn and scipy, which take seconds to import
+    on a busy machine. Imported on the event loop, that stall outlasts uvicorn's keep-alive
+    timer, which then closes every pooled connection under its clients' feet.
+    """
+    if module not in sys.modules:
+        await anyio.to_thread.run_sync(importlib.import_module, module)
 
 
 def not_found(message: str) -> RequestError:

@@ -14,7 +14,7 @@ from typing import Any
 
 import anyio.to_thread
 
-from vecml_async.emulator.context import Context, conflict, not_found
+from vecml_async.emulator.context import Context, conflict, not_found, preload
 from vecml_async.emulator.matrices import storage_rows
 from vecml_async.emulator.parsing import (
     bad,
@@ -132,7 +132,8 @@ async def add_data(ctx: Context, tenant: Tenant, fields: dict[str, Any]) -> dict
 
 
 def decode_file(fields: dict[str, Any], allowed: tuple[str, ...]) -> tuple[bytes, str]:
-    """The base64-decoded ``file_data`` and the checked ``file_format``."""
+    """The base64-decoded ``file_data`` and the checked ``file_format`` (callers have already
+    preloaded the formats module, so the import below is a dictionary lookup)."""
     encoded = req_str(fields, "file_data")
     file_format = req_str(fields, "file_format")
     if file_format not in allowed:
@@ -163,6 +164,7 @@ def _column_selector(fields: dict[str, Any]) -> tuple[str | int | None, list[str
 
 
 async def upload(ctx: Context, tenant: Tenant, fields: dict[str, Any]) -> dict[str, Any]:
+    await preload("vecml_async.emulator.formats")
     from vecml_async.emulator import formats
 
     project = ctx.project(tenant, fields)
