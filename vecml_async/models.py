@@ -60,7 +60,7 @@ def check_name(value: object, field: str) -> str:
         raise InvalidInputError(
             f"is {len(value)} characters long; at most {MAX_NAME_LENGTH} are allowed", field=field
         )
-    if not NAME_PATTERN.match(value):
+    if not NAME_PATTERN.fullmatch(value):  # not .match: '$' also matches before a final '\n'
         bad = sorted({c for c in value if not (c.isascii() and (c.isalnum() or c in "_-"))})
         raise InvalidInputError(
             f"{value!r} contains {''.join(bad)!r}; use only letters, digits, '_' and '-'",
