@@ -375,9 +375,11 @@ def test_training_errors(kwargs: dict[str, Any], rows: Rows | None, message: str
         train(X, rows if rows is not None else default_rows, **kwargs)
 
 
-def test_training_refuses_non_finite_vectors() -> None:
-    """NaN in the training vectors is a TrainingError, not a crash inside scikit-learn."""
+def test_training_refuses_unusable_vectors() -> None:
+    """NaN or zero-width training vectors are a TrainingError, not a crash inside scikit-learn."""
     X, rows = seed_like(20, seed=27)
+    with pytest.raises(TrainingError, match="no components"):
+        train(X[:, :0], rows)
     X[3, 3] = np.nan
     with pytest.raises(TrainingError, match="non-finite"):
         train(X, rows)

@@ -74,7 +74,11 @@ def dense_rows_to_array(
         if not {type(x) for x in row} <= {int, float}:
             bad = next(x for x in row if not _is_number(x))
             raise FileFormatError(f"{where(i)}: vector element {bad!r} is not a number")
-    arr = np.array(rows, dtype=np.float64).reshape(len(rows), width or 0)
+    try:
+        arr = np.array(rows, dtype=np.float64).reshape(len(rows), width or 0)
+    except OverflowError:
+        # A JSON integer beyond float range (e.g. 10**400) cannot be a float32 component.
+        raise FileFormatError("a vector element is too large to be a float") from None
     check_finite(arr.ravel(), lambda k: k // max(arr.shape[1], 1), where)
     return arr.astype(np.float32)
 
@@ -192,8 +196,11 @@ def sparse_rows_to_csr(rows: Sequence[object], dim: int, where: Where = row_inde
         idx_all.extend(idx)
         val_all.extend(val)
         indptr.append(len(idx_all))
-    cols = np.array(idx_all, dtype=np.int64)
-    vals = np.array(val_all, dtype=np.float64)
+    try:
+        cols = np.array(idx_all, dtype=np.int64)
+        vals = np.array(val_all, dtype=np.float64)
+    except OverflowError:
+        raise FileFormatError("a sparse index or value is too large") from None
     return build_csr(indptr, cols, vals, dim, where)
 
 

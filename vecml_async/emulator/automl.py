@@ -199,6 +199,8 @@ def _matrix(X: Any, attributes: Attributes, error: type[Exception], what: str) -
         raise error(f"{what}: {e}") from None
     if Xm.shape[0] != len(attributes):
         raise error(f"{what}: {Xm.shape[0]} vectors but {len(attributes)} attribute rows")
+    if Xm.shape[1] == 0:
+        raise error(f"{what}: the vectors have no components")
     return Xm
 
 

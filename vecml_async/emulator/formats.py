@@ -214,7 +214,7 @@ def _attribute_value(v: object, where: str, key: str) -> str | None:
         return v
     if isinstance(v, int) or (isinstance(v, float) and np.isfinite(v)):
         return str(v)
-    raise FileFormatError(f"{where}: attribute {key!r} must be a string, number or boolean")
+    raise FileFormatError(f"{where}: attribute {key!r} must be a string, finite number or boolean")
 
 
 def _parse_json(text: str, kind: str, vector_dim: int | None) -> ParsedFile:
@@ -235,6 +235,8 @@ def _parse_json(text: str, kind: str, vector_dim: int | None) -> ParsedFile:
         if sid is not None:
             if type(sid) is not str and type(sid) is not int:
                 raise FileFormatError(f"{name}: string_id must be a string")
+            if sid == "":
+                raise FileFormatError(f"{name}: string_id is empty")
             if len(ids) != len(attributes):
                 raise FileFormatError(f"{name}: has a string_id but earlier records do not")
             ids.append(str(sid))
