@@ -125,7 +125,7 @@ class TrainRequest(_Request):
     task_type: TaskType
     label_attribute: Annotated[str, Field(min_length=1)]
     categorical_features: list[str] | None = None
-    validation_dataset: CollectionName | None = None
+    validation_dataset: Annotated[str, _name("validation_dataset")] | None = None
 
 
 class ModelRequest(_Request):
