@@ -46,6 +46,7 @@ from vecml_async.models import (
     FILE_FORMATS,
     PREDICT_FILE_FORMATS,
     TRAINING_MODES,
+    VECTOR_TYPES,
     APIResponse,
     CollectionRequest,
     CreateProjectRequest,
@@ -290,6 +291,7 @@ class AsyncVecML:
         exist_ok: bool = False,
     ) -> APIResponse:
         """``/init``: create an empty collection. Dense collections need ``vector_dim``."""
+        check_choice(vector_type, VECTOR_TYPES, "vector_type")
         if vector_type != "sparse" and vector_dim is None:
             raise InvalidInputError("a dense collection needs vector_dim", field="vector_dim")
         request = _build(
