@@ -430,6 +430,14 @@ class AsyncVecML:
         """
         check_name(project_name, "project_name")
         check_name(collection_name, "collection_name")
+        if vector_type is not None:
+            check_choice(vector_type, VECTOR_TYPES, "vector_type")
+        if vector_dim is not None and (
+            not isinstance(vector_dim, int) or isinstance(vector_dim, bool) or vector_dim <= 0
+        ):
+            raise InvalidInputError(
+                f"must be a positive integer, got {vector_dim!r}", field="vector_dim"
+            )
         payload = await load_file(
             file,
             file_format=file_format,
