@@ -232,10 +232,17 @@ def train_model(
     validation: tuple[Any, Attributes] | None = None,
     seed: int = 0,
 ) -> TrainedModel:
-    """Train a model on the labelled rows; raise TrainingError with a user-facing message.
+    """Train a model on the labelled rows of (X, attributes).
 
     The model family depends on ``training_mode`` (see ``_automl_models``); ``auto`` is
     ``balanced``. ``validation`` is ``(X_val, attributes_val)`` of a second collection.
+
+    Raises TrainingError (message for users) on: an unknown task_type or training_mode; vectors
+    that are non-finite, zero-width or do not match the attribute rows; a label attribute on no
+    row ("label attribute 'x' not found") or empty on every row; one class only; a non-numeric
+    regression label (named); fewer than two labelled regression rows; a categorical feature
+    that is the label or is absent from every row; a validation dataset of another vector_dim,
+    without labelled rows, or missing a categorical feature everywhere.
     """
     with models.one_thread():
         return _train(

@@ -6,16 +6,25 @@ line, record or column and the reason; the server answers it with a 400.
 
 Conventions beyond wire.md (listed in the README):
 
-* Text files are UTF-8 (a BOM is ignored); csv uses the comma and the csv module's quoting.
+* Text files are UTF-8 (a BOM is ignored); csv uses the comma and strict csv-module quoting (an
+  unterminated or stray quote is an error).
 * Blank lines are skipped in every text format. A file with no data rows is an error.
-* csv without a header names its columns ``"0"``, ``"1"``, ... (attribute keys and selectors).
-  With a header, a column named ``label_attribute`` is always an attribute, even when numeric,
-  so a numeric label is never taken for a vector component.
+* Vectors are stored as float32: a value that is not finite, or overflows float32, is an error.
+* csv without a header names its columns ``"0"``, ``"1"``, ... (attribute keys and selectors;
+  a digit string selects by index too). With a header, a column named ``label_attribute`` is
+  always an attribute, even when numeric, so a numeric label is never taken for a vector
+  component. An empty id cell is an error. Attribute values are kept verbatim (not stripped).
 * json: a whole-document array (or one object) is tried first, otherwise JSON lines.
-  ``string_id`` may be a string or an integer; either every record has one or none does.
-* libsvm: a line whose first token holds ``:`` has no label (an unlabelled row).
+  ``string_id`` may be a non-empty string or an integer; either every record has one or none
+  does. Unknown record keys are ignored. A dense collection needs flat number lists; a sparse one
+  needs one of the sparse encodings (a flat list is not accepted there).
+* libsvm: a line whose first token holds ``:`` has no label (an unlabelled row); an index may
+  appear once per line; the label is stored verbatim.
+* binary: exactly ``8 + 4 * n * dim`` bytes with n, dim > 0.
+* compression_type None, ``""`` or ``"none"`` means uncompressed.
 * The returned ``vector_type`` is the kind of ``X``: ``"dense"`` (also for dense8Bit etc.) or
-  ``"sparse"``. Dense-only formats (csv, binary) become CSR when a sparse type is requested.
+  ``"sparse"``. Dense-only formats (csv, binary) become CSR when a sparse type is requested;
+  a sparse collection without ``vector_dim`` is 2**21 wide.
 """
 
 from __future__ import annotations
