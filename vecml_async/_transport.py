@@ -263,6 +263,7 @@ class Transport:
                 content: Any = body.to_bytes() if body.length <= STREAM_CHUNK else _chunks(body)
                 response = await self._http.post(url, content=content, headers=headers)
             except (httpx.HTTPError, httpx.InvalidURL) as err:
+                _redact_args(err, self._key)  # it becomes the __cause__, shown in tracebacks
                 failure: Exception = TransportError(
                     self._key.redact(_describe(err)), endpoint=endpoint
                 )
@@ -316,6 +317,12 @@ class Transport:
             )
             if delay > 0:
                 await _sleep(delay)
+
+
+def _redact_args(err: BaseException, key: Secret) -> None:
+    """Mask the key in an exception's arguments (its ``str``), in place."""
+    if any(isinstance(arg, str) and key.redact(arg) != arg for arg in err.args):
+        err.args = tuple(key.redact(arg) if isinstance(arg, str) else arg for arg in err.args)
 
 
 def _encodes(value: Any) -> bool:
