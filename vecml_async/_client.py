@@ -490,13 +490,23 @@ class AsyncVecML:
     def upload_job(self, job_id: str) -> UploadJob:
         """A handle on an existing upload job, from its id (e.g. stored by another process)."""
         _build(JobStatusRequest, job_id=job_id)
-        return UploadJob(job_id, self.get_upload_data_status, self.poll, self.poll.upload_timeout)
+        return UploadJob(
+            job_id,
+            self.get_upload_data_status,
+            self.poll,
+            self.poll.upload_timeout,
+            redact=self._key.redact,
+        )
 
     def training_job(self, job_id: str) -> TrainingJob:
         """A handle on an existing training job, from its id."""
         _build(JobStatusRequest, job_id=job_id)
         return TrainingJob(
-            job_id, self.get_automl_training_status, self.poll, self.poll.training_timeout
+            job_id,
+            self.get_automl_training_status,
+            self.poll,
+            self.poll.training_timeout,
+            redact=self._key.redact,
         )
 
     # ------------------------------------------------------------------ AutoML

@@ -42,11 +42,15 @@ class Job(Generic[StatusT]):
         fetch: Callable[[str], Awaitable[StatusT]],
         poll: PollPolicy,
         default_timeout: float,
+        *,
+        redact: Callable[[str], str] | None = None,
     ) -> None:
         self.job_id = job_id
         self._fetch: Callable[[str], Awaitable[StatusT]] = fetch
         self._poll = poll
         self._default_timeout = default_timeout
+        # Masks the key in the server's failure text before it goes into a JobFailedError.
+        self._redact: Callable[[str], str] = redact if redact is not None else str
         self._rng = random.Random()
         self.last_status: StatusT | None = None
 
@@ -97,9 +101,8 @@ class Job(Generic[StatusT]):
             if status.is_finished:
                 return status
             if status.is_failed:
-                raise JobFailedError(
-                    self.job_id, status.error or status.error_message or "no error text given"
-                )
+                text = status.error or status.error_message or "no error text given"
+                raise JobFailedError(self.job_id, self._redact(text))
             await anyio.sleep(self._poll.interval(polls, self._rng))
 
 
