@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import pickle
 import traceback
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -26,10 +25,10 @@ LOGGERS = ("vecml_async", "httpx", "httpcore")
 
 
 @pytest.fixture
-def logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     for name in LOGGERS:
         caplog.set_level(logging.DEBUG, logger=name)
-    yield caplog
+    return caplog
 
 
 def everything_logged(caplog: pytest.LogCaptureFixture) -> str:
