@@ -114,7 +114,7 @@ async def test_key_absent_from_logs_errors_and_reprs(api_key, base_url, logs):
         assert api_key not in text, type(err).__name__
         assert "***" in str(err) or isinstance(err, APIError), type(err).__name__
     logged = everything_logged(logs)
-    assert logs.records, "the run should have logged something"
+    assert {"vecml_async", "httpx"} <= {r.name for r in logs.records}
     assert "create_project" in logged
     assert logged.count(api_key) == 0
 
