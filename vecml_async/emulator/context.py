@@ -21,7 +21,7 @@ import anyio.to_thread
 from vecml_async.emulator.faults import FaultInjector
 from vecml_async.emulator.limits import TokenBuckets
 from vecml_async.emulator.parsing import RequestError, bad, req_str
-from vecml_async.emulator.settings import EmulatorSettings
+from vecml_async.emulator.settings import DEFAULT_NAME_PATTERN, EmulatorSettings
 from vecml_async.emulator.stats import Stats
 from vecml_async.emulator.store import Batch, Collection, Job, Project, Store, Tenant
 
@@ -69,11 +69,12 @@ class Context:
         """A required name field that matches the name pattern."""
         value = req_str(fields, key)
         if not self.settings.name_ok(value):
-            raise bad(
-                f"Invalid {key} '{value[:140]}': use 1-128 letters, digits, '_' or '-'"
-                if self.settings.name_pattern.startswith("^[A-Za-z0-9_-]")
-                else f"Invalid {key} '{value[:140]}'"
+            rule = (
+                "use 1-128 letters, digits, '_' or '-'"
+                if self.settings.name_pattern == DEFAULT_NAME_PATTERN
+                else f"it must match {self.settings.name_pattern}"
             )
+            raise bad(f"Invalid {key} '{value[:140]}': {rule}")
         return value
 
     def project(self, tenant: Tenant, fields: dict[str, Any]) -> Project:

@@ -14,7 +14,9 @@ Fault kinds:
 * ``error_500`` / ``error_503``: the error envelope with that status; nothing was done.
 * ``rate_limit``: the rate-limit answer, as if the key were over its limit. A burst started by
   ``rate_limit_burst_prob`` answers ``rate_limit_burst_length`` consecutive requests so.
-* ``latency``: the answer is delayed by ``latency`` seconds plus a uniform jitter.
+* ``latency``: the answer is delayed by ``latency`` seconds plus a uniform jitter in
+  ``[0, latency_jitter)``, on every eligible request (it adds to any other fault). A scheduled
+  ``latency`` with no latency configured waits 0.05 s.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ import uvicorn
 from vecml_async.emulator.app import build_app, inspect_tenant
 from vecml_async.emulator.context import Context
 from vecml_async.emulator.settings import EmulatorSettings
-from vecml_async.emulator.store import fingerprint
+from vecml_async.emulator.store import Collection, fingerprint
 
 __all__ = ["LOOPBACK_HOSTS", "Emulator", "bind_loopback", "run_in_thread", "serve"]
 
@@ -61,7 +61,7 @@ class Emulator:
         """The short, non-reversible tenant name used for ``api_key`` in ids and reports."""
         return fingerprint(api_key)
 
-    def _collection(self, api_key: str, project: str, collection: str) -> Any:
+    def _collection(self, api_key: str, project: str, collection: str) -> Collection:
         tenant = self._ctx.store.find(fingerprint(api_key))
         found = tenant.projects.get(project) if tenant else None
         coll = found.collections.get(collection) if found else None
@@ -73,9 +73,11 @@ class Emulator:
         """The ids stored in a collection, in insertion order (KeyError when absent)."""
         return list(self._collection(api_key, project, collection).ids)
 
-    def collection_data(self, api_key: str, project: str, collection: str) -> tuple[Any, ...]:
-        """``(ids, vectors, attributes)`` of a collection: a copy of the float32 matrix (or
-        CSR matrix for sparse collections) and of the lists."""
+    def collection_data(
+        self, api_key: str, project: str, collection: str
+    ) -> tuple[list[str], Any, list[dict[str, str]]]:
+        """``(ids, vectors, attributes)`` of a collection: copies of the lists and of the
+        vectors, a float32 (rows, dim) array or, for sparse collections, a CSR matrix."""
         coll = self._collection(api_key, project, collection)
         matrix, attributes = coll.snapshot()
         return list(coll.ids), matrix, attributes
