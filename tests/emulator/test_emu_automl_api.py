@@ -185,3 +185,22 @@ async def test_predict_needs_exactly_one_source_and_matching_dims(api: Any) -> N
     await api.wait_job(job["job_id"])
     message = await api.fail("automl_predict", 400, **P, model_name="m", prediction_dataset="wide")
     assert "vector_dim" in message
+
+
+async def test_automl_endpoints_report_missing_things_as_404(api: Any) -> None:
+    """Missing collections, models and training jobs are 404 envelopes on every endpoint."""
+    await api.collection(dim=4)
+    missing_model = {**P, "model_name": "ghost"}
+    assert "does not exist" in await api.fail(
+        "automl_predict", 404, **missing_model, prediction_dataset="c"
+    )
+    assert "does not exist" in await api.fail("get_model_validation_metric", 404, **missing_model)
+    assert "does not exist" in await api.fail("delete_automl_model", 404, **missing_model)
+    assert "does not exist" in await api.fail(
+        "list_automl_model_infos", 404, project_name="p", collection_name="ghost"
+    )
+    assert "does not exist" in await api.fail(
+        "train_automl_model", 404, **{**P, "collection_name": "ghost"}, **TRAIN
+    )
+    assert "not found" in await api.fail("get_automl_training_status", 404, job_id="nope")
+    assert (await api.ok("list_automl_model_infos", **P))["model_infos"] == []
