@@ -12,10 +12,16 @@ command line, where any local user could read them.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import logging
 import os
+import signal
+import socket
 import sys
+import threading
 from collections.abc import Mapping, Sequence
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -69,6 +75,7 @@ def build_parser(prog: str = "python -m vecml_async.emulator") -> argparse.Argum
     p.add_argument("--training-delay", type=float, default=0.0)
     p.add_argument("--sink", action="store_true", help="add_data_batch only counts bytes")
     p.add_argument("--name-pattern")
+    p.add_argument("--data-dir", help="save the data here on exit and load it on start")
     f = p.add_argument_group("fault injection")
     f.add_argument("--fault-seed", type=int, default=0)
     for kind in _FAULT_PROBS:
@@ -101,6 +108,8 @@ def settings_from_args(
     extra: dict[str, Any] = {}
     if args.name_pattern is not None:
         extra["name_pattern"] = args.name_pattern
+    if args.data_dir is not None:
+        extra["data_dir"] = args.data_dir
     return EmulatorSettings(
         rate_limit=args.rate_limit,
         rate_limit_burst=args.rate_limit_burst,
@@ -147,6 +156,8 @@ def settings_to_argv(settings: EmulatorSettings) -> list[str]:
         argv.append("--no-auto-training-mode")
     if s.sink:
         argv.append("--sink")
+    if s.data_dir is not None:
+        argv.append(f"--data-dir={s.data_dir}")
     if f.endpoints is not None:
         argv.append(f"--fault-endpoints={','.join(sorted(f.endpoints))}")
     if f.schedule:
@@ -161,21 +172,39 @@ def api_keys_env(settings: EmulatorSettings) -> dict[str, str]:
     return {API_KEYS_ENV: "\n".join(sorted(settings.api_keys))}
 
 
+async def _foreground(emulator: Emulator, sock: socket.socket, log_level: str) -> None:
+    # uvicorn's own Server here (not serve()): as the main program it should own Ctrl-C.
+    server = uvicorn.Server(uvicorn_config(emulator.app, log_level))
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        sock.close()
+        await emulator.aclose()  # fails waiting jobs, saves to data_dir when set
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the emulator in the foreground until interrupted; returns the exit status."""
+    """Run the emulator in the foreground until SIGINT or SIGTERM; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         settings = settings_from_args(args)
+        emulator = Emulator(settings)
         sock = bind_loopback(args.host, args.port)
     except (ValueError, TypeError, OSError) as err:
         parser.error(str(err))
     logging.basicConfig(stream=sys.stderr, level=args.log_level.upper())
-    emulator = Emulator(settings)
     print(URL_LINE_PREFIX + base_url_of(sock), flush=True)
-    server = uvicorn.Server(uvicorn_config(emulator.app, args.log_level))
-    try:
-        server.run(sockets=[sock])
-    finally:
-        sock.close()
+    # uvicorn stops gracefully on SIGINT/SIGTERM, then re-raises the signal to the previous
+    # handler. Ours raises KeyboardInterrupt right there, so the cleanup below still runs
+    # (SIGTERM's default would kill the process; asyncio.run's own SIGINT handler would
+    # cancel the cleanup's awaits) and the data is saved.
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, _interrupt)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_foreground(emulator, sock, args.log_level))
     return 0

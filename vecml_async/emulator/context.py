@@ -60,7 +60,8 @@ class Context:
         self.faults = FaultInjector(settings.faults)
         self.buckets = TokenBuckets(settings.rate_limit, settings.bucket_capacity, clock)
         self.sink_jobs: dict[str, Job] = {}
-        self._timers: set[asyncio.TimerHandle] = set()
+        # Waiting uploads: their timer and what to do if the server stops first.
+        self._timers: dict[asyncio.TimerHandle, Callable[[], None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- lookups -------------------------------------------------------------------------
@@ -115,7 +116,8 @@ class Context:
             if known is not None:
                 raise bad(f"Duplicate string_id '{known}': it already exists in the collection")
         job_id = f"{tenant.fingerprint}_{project.name}_{collection.name}_"
-        job_id += f"{next(tenant.upload_seq)}_UploadJob"
+        job_id += f"{tenant.next_upload}_UploadJob"
+        tenant.next_upload += 1
         job = Job(job_id, "upload", num_rows=len(batch))
         tenant.jobs[job_id] = job
         delay = self.settings.upload_delay
@@ -128,15 +130,22 @@ class Context:
         loop = asyncio.get_running_loop()
         handle: asyncio.TimerHandle | None = None
 
-        def fire() -> None:
-            assert handle is not None
-            self._timers.discard(handle)
+        def release() -> None:
             if reject:
                 collection.pending_ids.difference_update(batch.ids)
+
+        def fire() -> None:
+            assert handle is not None
+            self._timers.pop(handle, None)
+            release()
             self._apply(tenant, collection, batch, job)
 
+        def abandon() -> None:
+            release()
+            job.finish("The server stopped before this upload applied")
+
         handle = loop.call_later(delay, fire)
-        self._timers.add(handle)
+        self._timers[handle] = abandon
         return job
 
     @staticmethod
@@ -164,11 +173,16 @@ class Context:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def aclose(self) -> None:
-        """Cancel pending upload timers and training tasks (the server is stopping)."""
-        for handle in list(self._timers):
+    def _abandon_uploads(self) -> None:
+        timers, self._timers = self._timers, {}
+        for handle, abandon in timers.items():
             handle.cancel()
-        self._timers.clear()
+            abandon()
+
+    async def aclose(self) -> None:
+        """Stop background work: waiting uploads fail (their rows never land) and running
+        trainings are cancelled (their jobs fail); the server is stopping."""
+        self._abandon_uploads()
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -179,9 +193,7 @@ class Context:
     def reset(self) -> None:
         """Forget all data, counters, buckets and fault state (background work is cancelled
         by :meth:`aclose`, not here)."""
-        for handle in list(self._timers):
-            handle.cancel()
-        self._timers.clear()
+        self._abandon_uploads()
         self.store.clear()
         self.stats.reset()
         self.faults.reset()

@@ -70,7 +70,8 @@ def generated_ids(collection: Collection, n: int) -> list[str]:
     """``n`` fresh ids ``auto_<k>`` that no stored or waiting row of the collection uses."""
     out: list[str] = []
     while len(out) < n:
-        candidate = f"auto_{next(collection.auto_ids)}"
+        candidate = f"auto_{collection.next_auto_id}"
+        collection.next_auto_id += 1
         if candidate not in collection.index and candidate not in collection.pending_ids:
             out.append(candidate)
     return out

@@ -20,12 +20,14 @@ import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import uvicorn
 
 from vecml_async.emulator.app import build_app, inspect_tenant
 from vecml_async.emulator.context import Context
+from vecml_async.emulator.persist import load_store, save_store
 from vecml_async.emulator.settings import EmulatorSettings
 from vecml_async.emulator.store import Collection, fingerprint
 
@@ -51,6 +53,8 @@ class Emulator:
     ) -> None:
         self.settings = settings if settings is not None else EmulatorSettings()
         self._ctx = Context(self.settings, clock)
+        if self.settings.data_dir is not None:
+            self._ctx.store = load_store(self.settings.data_dir)
         self.app = build_app(self._ctx)
 
     def __repr__(self) -> str:
@@ -113,9 +117,18 @@ class Emulator:
         """Forget all data and counters; restart the fault sequence from its seed."""
         self._ctx.reset()
 
+    def save(self) -> Path:
+        """Write the data to ``settings.data_dir`` now (servers also do it when they stop)."""
+        if self.settings.data_dir is None:
+            raise ValueError("this emulator has no data_dir to save to")
+        return save_store(self._ctx.store, self.settings.data_dir)
+
     async def aclose(self) -> None:
-        """Cancel waiting uploads and running trainings (called when a server stops)."""
+        """Stop background work (waiting uploads and trainings fail), then save the data if
+        ``data_dir`` is set. Servers call this when they stop."""
         await self._ctx.aclose()
+        if self.settings.data_dir is not None:
+            self.save()
 
 
 class _InProcessServer(uvicorn.Server):

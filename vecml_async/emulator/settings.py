@@ -11,6 +11,7 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from vecml_async.emulator.faults import FaultConfig
@@ -60,6 +61,9 @@ class EmulatorSettings:
             auth) and answers with a job that is already finished; for measuring a client.
         faults: injected failures, see :class:`~vecml_async.emulator.faults.FaultConfig`.
         name_pattern: regular expression every project, collection and model name must match.
+        data_dir: directory where the data is saved when a server stops and loaded from when
+            an emulator is created (see :mod:`~vecml_async.emulator.persist`); ``None`` keeps
+            everything in memory only.
     """
 
     rate_limit: float | None = None
@@ -76,6 +80,7 @@ class EmulatorSettings:
     sink: bool = False
     faults: FaultConfig = field(default_factory=FaultConfig)
     name_pattern: str = DEFAULT_NAME_PATTERN
+    data_dir: Path | None = None
     _name_re: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -111,6 +116,13 @@ class EmulatorSettings:
             if not frozen or any(not isinstance(k, str) or not k for k in frozen):
                 raise ValueError("api_keys must hold at least one non-empty string")
             object.__setattr__(self, "api_keys", frozen)
+        if self.data_dir is not None:
+            if not isinstance(self.data_dir, (str, Path)):
+                raise TypeError("data_dir must be a path or None")
+            path = Path(self.data_dir)
+            if path.exists() and not path.is_dir():
+                raise ValueError(f"data_dir {path} exists and is not a directory")
+            object.__setattr__(self, "data_dir", path)
         try:
             compiled = re.compile(self.name_pattern)
         except (re.error, TypeError) as err:

@@ -11,7 +11,6 @@ called from another thread (``run_in_thread``): they copy what they return.
 from __future__ import annotations
 
 import hashlib
-import itertools
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal
@@ -136,7 +135,7 @@ class Collection:
         self.id_writes = 0
         self.overwrites = 0
         self.deleted = False
-        self.auto_ids = itertools.count()
+        self.next_auto_id = 0  # plain ints (not itertools.count) so the store pickles
 
     @property
     def rows(self) -> int:
@@ -240,7 +239,7 @@ class Tenant:
     fingerprint: str
     projects: dict[str, Project] = field(default_factory=dict)
     jobs: dict[str, Job] = field(default_factory=dict)
-    upload_seq: itertools.count[int] = field(default_factory=itertools.count)
+    next_upload: int = 0
     id_writes: int = 0
     overwrites: int = 0
 
