@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import orjson
 import pytest
@@ -224,6 +226,8 @@ def test_settings_survive_the_command_line_round_trip() -> None:
         api_keys=frozenset({"k1", "k2"}),
         upload_delay=0.25,
         sink=True,
+        data_dir=Path("/tmp/vecml-emulator-roundtrip"),
+        name_pattern=r"^[a-z]+$",
         faults=FaultConfig(
             seed=3,
             error_503=0.1,
