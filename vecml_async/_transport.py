@@ -76,9 +76,10 @@ def _error_text(data: Mapping[str, Any]) -> str | None:
 def classify(status: int, content: bytes) -> Outcome:
     """Classify one HTTP answer.
 
-    The rate-limit answer is HTTP 400 (or 429) whose body contains ``Request limit reached``,
-    as plain text or in a JSON string field; a JSON body with ``"success": false`` is a refusal
-    whatever the status; 5xx is retryable; any other non-2xx is a refusal.
+    The rate-limit answer is HTTP 400 whose body contains ``Request limit reached``, as plain
+    text or in a JSON string field, or any HTTP 429 (whatever a proxy in front of the API put
+    in its body); a JSON body with ``"success": false`` is a refusal whatever the status; 5xx
+    is retryable; any other non-2xx is a refusal.
     """
     data: dict[str, Any] | None = None
     try:
@@ -90,8 +91,8 @@ def classify(status: int, content: bytes) -> Outcome:
     text = (_error_text(data) if data is not None else None) or content.decode(
         "utf-8", "replace"
     ).strip()
-    if status in (400, 429) and RATE_LIMIT_TEXT in text:
-        return Outcome("rate_limited", data, text)
+    if status == 429 or (status == 400 and RATE_LIMIT_TEXT in text):
+        return Outcome("rate_limited", data, text or "HTTP 429")
     if status >= 500:
         return Outcome("retryable", data, text or f"HTTP {status}")
     if not 200 <= status < 300:

@@ -233,6 +233,20 @@ async def test_rate_limit_exhausted_is_rate_limit_error(make_client, mock, answe
     assert info.value.message == RATE_LIMIT_TEXT
 
 
+async def test_429_from_a_proxy_is_retried(make_client, mock):
+    """Any HTTP 429 (e.g. from a proxy, without VecML's text) is retried like a rate limit."""
+    route = mock.post("/delete_project").mock(
+        side_effect=[httpx.Response(429, text="Too Many Requests"), OK]
+    )
+    await make_client().delete_project("p")
+    assert route.call_count == 2
+    route.mock(side_effect=None, return_value=httpx.Response(429, text="Too Many Requests"))
+    with pytest.raises(RateLimitError) as info:
+        await make_client(max_retries=1).delete_project("p")
+    assert info.value.status_code == 429
+    assert route.call_count == 4
+
+
 async def test_rate_limit_in_200_envelope_retried(make_client, mock):
     """A 200 with success false and the rate-limit text is also a rate-limit answer."""
     route = mock.post("/delete_project").mock(

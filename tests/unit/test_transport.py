@@ -57,6 +57,8 @@ async def client(api_key: str, base_url: str, http) -> AsyncIterator[AsyncVecML]
         (400, RL.encode(), "rate_limited", RL),
         (400, RL.encode() + b"\n", "rate_limited", RL),
         (429, RL.encode(), "rate_limited", RL),
+        (429, b"Too Many Requests", "rate_limited", "Too Many Requests"),
+        (429, b"", "rate_limited", "HTTP 429"),
         (400, json.dumps({"success": False, "error_message": RL}).encode(), "rate_limited", RL),
         (200, json.dumps({"success": False, "error_message": RL}).encode(), "rate_limited", RL),
         (400, b'{"success": false, "error_message": "bad dim"}', "fatal", "bad dim"),
