@@ -377,6 +377,12 @@ class AsyncVecML:
         request cap is refused here; use :meth:`ingest` to split large inputs.
         """
         encoder, is_sparse = self._encoder(project_name, collection_name, vector_dim, sparse)
+        if not hasattr(data, "shape") and not isinstance(data, Sequence):
+            raise InvalidInputError(
+                f"expected a 2-D array or a list of vectors, got {type(data).__name__}; "
+                "use ingest() for iterators and other sources",
+                field="data",
+            )
         if len(data) == 0 if not hasattr(data, "shape") else data.shape[0] == 0:
             raise InvalidInputError("no vectors to add", field="data")
         if string_ids is not None and (

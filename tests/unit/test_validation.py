@@ -148,6 +148,8 @@ CASES: list[tuple[str, Case, str]] = [
     ("numpy-3d", batch(np.ones((2, 2, 2))), "data"),
     ("numpy-object-dtype", batch(np.array([[1.0], ["x"]], dtype=object)), "data"),
     ("numpy-strings", batch(np.array([["1.0", "2.0"]])), "data"),
+    ("data-generator", batch(row for row in [[1.0]]), "data"),
+    ("data-set", batch({(1.0,)}), "data"),
     ("empty-list", batch([]), "data"),
     ("empty-numpy", batch(np.zeros((0, 3))), "data"),
     ("empty-vector", batch([[]]), "data"),
