@@ -102,7 +102,8 @@ class _Api:
             return _json({"success": False, "error_message": RATE_LIMIT_TEXT}, 400)
         return Response(RATE_LIMIT_TEXT, status_code=400, media_type="text/plain")
 
-    async def body(self, request: Request, fp: str | None = None) -> bytes | bytearray | Response:
+    async def body(self, request: Request) -> bytes | bytearray | Response:
+        """The request body, or the response that refuses it (too large, or abandoned)."""
         settings = self.ctx.settings
         try:
             return await read_body(request, settings.max_body_bytes)
@@ -110,7 +111,7 @@ class _Api:
             # Nobody is listening any more; answer nothing rather than log a crash.
             return Response(status_code=400)
         except BodyTooLarge:
-            self.ctx.stats.reject("too_large", fp)
+            self.ctx.stats.reject("too_large", None)  # the key is in the unread body
             text = f"Request body exceeds {settings.max_body_bytes} bytes"
             return Response(text, status_code=settings.oversize_status, media_type="text/plain")
 
