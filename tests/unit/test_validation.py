@@ -188,6 +188,10 @@ CASES: list[tuple[str, Case, str]] = [
     ("sparse-index-over-dim", batch([{5: 1.0}], sparse=True, vector_dim=4), "data"),
     ("sparse-nan", batch([{1: NAN}], sparse=True), "data"),
     ("sparse-not-a-mapping", batch([3.0], sparse=True), "data"),
+    ("sparse-dense-row", batch([[1.0, 2.0]], sparse=True), "data"),
+    ("sparse-str-index", batch([{"a": 1.0}], sparse=True), "data"),
+    ("sparse-str-value", batch([{1: "x"}], sparse=True), "data"),
+    ("sparse-fractional-index", batch([([0.5], [1.0])], sparse=True), "data"),
 ]
 
 
@@ -210,6 +214,12 @@ async def client(api_key: str, base_url: str) -> AsyncIterator[AsyncVecML]:
 KNOWN_BUGS = {
     "attribute-empty-name": "_encoding.encode_attributes fast path skips the attribute-name "
     "check that normalize_attributes applies (lead-owned module)",
+    "sparse-dense-row": "_sources._sparse_pair takes [1.0, 2.0] for (indices, values); "
+    "check_sparse_row then raises TypeError (lead-owned module)",
+    "sparse-str-index": "check_sparse_row's int() raises a bare ValueError (lead-owned module)",
+    "sparse-str-value": "check_sparse_row's float() raises a bare ValueError (lead-owned module)",
+    "sparse-fractional-index": "check_sparse_row truncates index 0.5 to 0 and sends it "
+    "(lead-owned module)",
 }
 
 
