@@ -8,6 +8,7 @@ call ``aclose()``.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -151,7 +152,7 @@ class AsyncVecML:
             raise InvalidInputError(f"{url!r} is not an http(s) URL", field="base_url")
         retry = retry or RetryPolicy()
         if max_retries is not None:
-            retry = RetryPolicy(**{**retry.__dict__, "max_retries": max_retries})
+            retry = dataclasses.replace(retry, max_retries=max_retries)
         if rate_limit is _UNSET:
             limit = RateLimitPolicy()
         elif isinstance(rate_limit, RateLimitPolicy):

@@ -208,6 +208,14 @@ async def test_max_retries_overrides_retry_policy(make_client, mock):
     assert route.call_count == 2
 
 
+async def test_max_retries_keeps_a_policy_subclass(make_client, mock):
+    """max_retries= applied to a RetryPolicy subclass keeps the subclass (and its delay())."""
+    mock.post("/delete_project").mock(side_effect=[httpx.Response(500), OK])
+    policy = RecordingPolicy(max_retries=9)
+    await make_client(retry=policy, max_retries=2).delete_project("p")
+    assert policy.calls == [(1, None)]
+
+
 # ----------------------------------------------------------------------------- rate limit
 
 
