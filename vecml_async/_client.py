@@ -204,7 +204,7 @@ class AsyncVecML:
     def _check_open(self) -> None:
         if self._closed:
             raise ClientClosedError("this AsyncVecML client is closed")
-        loop = asyncio.get_running_loop()
+        loop = _running_asyncio_loop()
         if self._loop is None:
             self._loop = loop
         elif self._loop is not loop:
@@ -734,6 +734,16 @@ class AsyncVecML:
             check_duplicate_ids=check_duplicate_ids,
             max_consecutive_failures=max_consecutive_failures,
         )
+
+
+def _running_asyncio_loop() -> asyncio.AbstractEventLoop:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        raise RuntimeError(
+            "AsyncVecML runs on asyncio and found no running asyncio event loop "
+            "(call it from 'async def' code run by asyncio.run(), not from trio or a thread)"
+        ) from None
 
 
 def _csv_header(file_format: str, has_field_names: bool | None) -> bool | None:

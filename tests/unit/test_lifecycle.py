@@ -176,3 +176,14 @@ def test_client_can_be_built_outside_a_loop(api_key, base_url, mock):
         return answer.success
 
     assert asyncio.run(use()) is True
+
+
+def test_outside_asyncio_is_a_clear_error(api_key, base_url, mock):
+    """Driving a call without a running asyncio loop (e.g. from trio) says asyncio is needed."""
+    route = mock.post("/delete_project").respond(json=OK)
+    client = AsyncVecML(api_key, base_url=base_url, rate_limit=None)
+    coro = client.delete_project("p")
+    with pytest.raises(RuntimeError, match="asyncio") as info:
+        coro.send(None)
+    assert not isinstance(info.value, ClientClosedError)
+    assert route.call_count == 0
