@@ -387,7 +387,8 @@ class AsyncVecML:
         if len(data) == 0 if not hasattr(data, "shape") else data.shape[0] == 0:
             raise InvalidInputError("no vectors to add", field="data")
         if string_ids is not None and (
-            not isinstance(string_ids, Sequence) or isinstance(string_ids, (str, bytes))
+            not (isinstance(string_ids, Sequence) or hasattr(string_ids, "__array__"))
+            or isinstance(string_ids, (str, bytes))
         ):
             raise InvalidInputError("string_ids must be a sequence of strings", field="string_ids")
         chunk = encoder.encode(RawChunk(0, data, string_ids, attributes, is_sparse))

@@ -281,6 +281,13 @@ async def test_add_data_batch_numpy(client, mock, dtype):
     np.testing.assert_array_equal(sent_data, data)
 
 
+async def test_add_data_batch_ids_from_arrays(client, mock):
+    """string_ids may be a numpy array of strings (e.g. a DataFrame column's values)."""
+    route = mock.post("/add_data_batch").mock(return_value=ok(job_id="j"))
+    await client.add_data_batch("p", "c", np.ones((2, 2)), string_ids=np.array(["a", "b"]))
+    assert sent(route)["string_ids"] == ["a", "b"]
+
+
 async def test_add_data_batch_float32_is_shortest_repr(client, mock):
     """float32 values are written in float32 shortest form (0.1, not 0.10000000149...)."""
     route = mock.post("/add_data_batch").mock(return_value=ok(job_id="j"))
