@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from benchmarks._common import best_of, dataset, report
+from benchmarks._common import cpu_of, dataset, report
 from vecml_async.emulator.parsing import parse_add_data_batch
 
 CASES = [(3_000, 64), (250, 768)]
@@ -48,8 +48,9 @@ def naive(payload: bytes) -> np.ndarray:
 def measure(payload: bytes, dim: int, repeat: int) -> tuple[float, float, float]:
     """MB/s of the baseline, the emulator parse and the naive conversion.
 
-    The three run in interleaved rounds and each keeps its best round, so a burst of load
-    on a shared machine hits all of them alike instead of skewing the ratio.
+    Times are process CPU time, not wall time, and the three run in interleaved rounds
+    keeping each one's best round: on a shared machine other processes then disturb all three
+    alike instead of skewing the ratio.
     """
     batch = parse_add_data_batch(payload, vector_dim=dim)
     assert batch.dense is not None
@@ -62,7 +63,7 @@ def measure(payload: bytes, dim: int, repeat: int) -> tuple[float, float, float]
     ]
     for _ in range(repeat):
         for k, run in enumerate(runs):
-            best[k] = min(best[k], best_of(1, run))
+            best[k] = min(best[k], cpu_of(1, run))
     mb = len(payload) / 1e6
     return mb / best[0], mb / best[1], mb / best[2]
 
