@@ -54,6 +54,43 @@ class ExitCode(enum.IntEnum):
     INTERRUPTED = 130
 
 
+class TaskType(str, enum.Enum):
+    classification = "classification"
+    regression = "regression"
+
+
+class TrainingMode(str, enum.Enum):
+    high_speed = "high_speed"
+    balanced = "balanced"
+    high_accuracy = "high_accuracy"
+    auto = "auto"
+
+
+class JobKind(str, enum.Enum):
+    auto = "auto"
+    upload = "upload"
+    training = "training"
+
+
+class IngestFormat(str, enum.Enum):
+    csv = "csv"
+    jsonl = "jsonl"
+    json = "json"
+    npy = "npy"
+    parquet = "parquet"
+
+
+class PredictFormat(str, enum.Enum):
+    csv = "csv"
+    json = "json"
+    libsvm = "libsvm"
+
+
+class VectorType(str, enum.Enum):
+    dense = "dense"
+    sparse = "sparse"
+
+
 # ----------------------------------------------------------------------------- errors
 
 
@@ -285,7 +322,7 @@ def demo(
     project: Annotated[
         str, typer.Option(help="Project to use; DELETED first if it exists.")
     ] = "vecml_async_demo",
-    mode: Annotated[str, typer.Option(help="Training mode.")] = "high_speed",
+    mode: Annotated[TrainingMode, typer.Option(help="Training mode.")] = TrainingMode.high_speed,
     concurrency: Annotated[int, typer.Option(min=1, help="Concurrent requests.")] = 4,
     rate_limit: Annotated[
         float | None, typer.Option(help="Client calls per second (remote servers).")
@@ -311,7 +348,7 @@ def demo(
         dim=dim,
         prediction_rows=prediction_rows,
         project=project,
-        training_mode=mode,
+        training_mode=mode.value,
         concurrency=concurrency,
         cleanup=cleanup,
     )
@@ -447,8 +484,8 @@ def ingest(
         typer.Option(help="Comma-separated vector columns (default: every other column)."),
     ] = None,
     file_format: Annotated[
-        str | None,
-        typer.Option("--format", help="csv, jsonl, json, npy or parquet (default: from the name)."),
+        IngestFormat | None,
+        typer.Option("--format", help="File format (default: from the name)."),
     ] = None,
     dim: Annotated[int | None, typer.Option(min=1, help="Vector dimension (checked here).")] = None,
     create: Annotated[
@@ -519,7 +556,7 @@ def ingest(
                     id_column=id_column,
                     attribute_columns=_csv_list(attributes),
                     vector_columns=_csv_list(vector_columns) or None,
-                    file_format=file_format,
+                    file_format=file_format.value if file_format else None,
                     vector_dim=dim,
                     max_rows=max_rows,
                     max_bytes=body_cap,
@@ -582,19 +619,15 @@ def _report_dict(report: IngestReport, failed_ids_path: Path | None) -> dict[str
 
 # ----------------------------------------------------------------------------- AutoML
 
-_MODES = (*TRAINING_MODES, "auto")
-
 
 @app.command()
 def train(
     project: Annotated[str, typer.Argument(help="Project name.")],
     collection: Annotated[str, typer.Argument(help="Training collection.")],
     model: Annotated[str, typer.Argument(help="Name of the new model.")],
-    task_type: Annotated[str, typer.Option(help="classification or regression.")],
+    task_type: Annotated[TaskType, typer.Option(help="The task.")],
     label: Annotated[str, typer.Option(help="Attribute holding the label / response.")],
-    mode: Annotated[
-        str, typer.Option(help="high_speed, balanced, high_accuracy (or auto).")
-    ] = "balanced",
+    mode: Annotated[TrainingMode, typer.Option(help="Training mode.")] = TrainingMode.balanced,
     categorical: Annotated[
         str | None, typer.Option(help="Comma-separated categorical attributes.")
     ] = None,
@@ -610,18 +643,17 @@ def train(
     base_url: BaseUrl = None,
 ) -> None:
     """Train an AutoML model on a collection (waits for it by default)."""
-    if mode not in _MODES:
-        raise typer.BadParameter(f"{mode!r} is not one of {', '.join(_MODES)}", param_hint="--mode")
 
     async def go() -> tuple[str, Any]:
-        async with _connect(api_key, base_url, training_modes=_MODES) as client:
+        modes = (*TRAINING_MODES, TrainingMode.auto.value)
+        async with _connect(api_key, base_url, training_modes=modes) as client:
             job = await client.train_automl_model(
                 project,
                 collection,
                 model,
-                task_type=task_type,
+                task_type=task_type.value,
                 label_attribute=label,
-                training_mode=mode,
+                training_mode=mode.value,
                 categorical_features=_csv_list(categorical) or None,
                 validation_dataset=validation_dataset,
             )
@@ -652,7 +684,7 @@ def predict(
         typer.Option(exists=True, dir_okay=False, readable=True, help="File to predict on."),
     ] = None,
     file_format: Annotated[
-        str | None, typer.Option("--format", help="csv, json or libsvm (default: from the name).")
+        PredictFormat | None, typer.Option("--format", help="File format (default: from the name).")
     ] = None,
     header: Annotated[bool, typer.Option(help="The CSV file has a header row.")] = True,
     output: Annotated[
@@ -674,7 +706,7 @@ def predict(
                 model,
                 prediction_dataset=dataset,
                 file=str(file) if file is not None else None,
-                file_format=file_format,
+                file_format=file_format.value if file_format else None,
                 has_field_names=header if file is not None else None,
             )
 
@@ -696,27 +728,22 @@ def predict(
 
 # ----------------------------------------------------------------------------- jobs
 
-_KINDS = ("auto", "upload", "training")
 
-
-def _job_kind(job_id: str, kind: str) -> str:
-    if kind not in _KINDS:
-        raise typer.BadParameter(f"{kind!r} is not one of {', '.join(_KINDS)}", param_hint="--kind")
-    if kind == "auto":
+def _job_kind(job_id: str, kind: JobKind) -> str:
+    if kind is JobKind.auto:
         return "training" if job_id.endswith("_TrainJob") else "upload"
-    return kind
+    return str(kind.value)
 
 
 Kind = Annotated[
-    str,
-    typer.Option(help="upload or training; auto: training when the id ends in _TrainJob."),
+    JobKind, typer.Option(help="The job's kind; auto: training when the id ends in _TrainJob.")
 ]
 
 
 @job_app.command("status")
 def job_status(
     job_id: Annotated[str, typer.Argument(help="The job id.")],
-    kind: Kind = "auto",
+    kind: Kind = JobKind.auto,
     json_out: JsonOut = False,
     api_key: ApiKey = None,
     base_url: BaseUrl = None,
@@ -736,7 +763,7 @@ def job_status(
 @job_app.command("wait")
 def job_wait(
     job_id: Annotated[str, typer.Argument(help="The job id.")],
-    kind: Kind = "auto",
+    kind: Kind = JobKind.auto,
     timeout: Annotated[float, typer.Option(min=0.001, help="Deadline, seconds.")] = 900.0,
     json_out: JsonOut = False,
     api_key: ApiKey = None,
@@ -822,7 +849,9 @@ def collection_init(
     project: Annotated[str, typer.Argument(help="Project name.")],
     collection: Annotated[str, typer.Argument(help="Collection name.")],
     dim: Annotated[int | None, typer.Option(min=1, help="Vector dimension (dense).")] = None,
-    vector_type: Annotated[str, typer.Option("--type", help="dense or sparse.")] = "dense",
+    vector_type: Annotated[
+        VectorType, typer.Option("--type", help="Vector type.")
+    ] = VectorType.dense,
     exist_ok: Annotated[
         bool, typer.Option("--exist-ok", help="An existing collection is not an error.")
     ] = False,
@@ -834,7 +863,11 @@ def collection_init(
     async def go() -> None:
         async with _connect(api_key, base_url) as client:
             await client.init(
-                project, collection, vector_type=vector_type, vector_dim=dim, exist_ok=exist_ok
+                project,
+                collection,
+                vector_type=vector_type.value,
+                vector_dim=dim,
+                exist_ok=exist_ok,
             )
 
     _run(go)
