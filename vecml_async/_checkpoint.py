@@ -3,9 +3,10 @@
 The first line is a header (format, project, collection, and the prefix of generated ids, so
 a re-run generates the same ids). Each later line records one batch the server accepted: the
 input row ranges it held, its upload job, and its first and last ids. Every line is written
-whole, flushed and fsynced before the batch counts as landed; a line cut short by a crash is
-ignored on reading. A re-run with the same input skips the recorded rows and sends the rest;
-a batch in flight at the crash is sent again with the same ids (the server upserts by id).
+whole, flushed and fsynced before the batch counts as landed; a last line cut short by a
+crash is dropped when the journal is opened again (any other damage is refused). A re-run
+with the same input skips the recorded rows and sends the rest; a batch in flight at the
+crash is sent again with the same ids (the server upserts by id).
 """
 
 from __future__ import annotations
@@ -62,15 +63,24 @@ class Checkpoint:
         header: dict[str, Any] | None = None
         if os.path.exists(path):
             with open(path, "rb") as handle:
-                for line in handle.read().split(b"\n"):
-                    try:
-                        record = orjson.loads(line)
-                    except orjson.JSONDecodeError:
-                        continue  # empty, or cut short by a crash
-                    if header is None:
-                        header = record
-                    else:
-                        records.append(record)
+                content = handle.read()
+            whole = content.rfind(b"\n") + 1
+            if whole < len(content):
+                # A line cut short by a crash: drop it, so the next record starts a line.
+                os.truncate(path, whole)
+                content = content[:whole]
+            for number, line in enumerate(content.splitlines(), 1):
+                try:
+                    record = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    raise InvalidInputError(
+                        f"{path!r} line {number} is damaged; it is not a checkpoint to resume",
+                        field="checkpoint",
+                    ) from None
+                if header is None:
+                    header = record
+                else:
+                    records.append(record)
         if header is not None:
             if header.get("format") != FORMAT or header.get("version") != VERSION:
                 raise InvalidInputError(

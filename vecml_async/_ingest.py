@@ -213,11 +213,15 @@ class _Run:
             index=item.index,
             row_id=item.row_id,
         )
-        self._record_invalid(error, item.row_id, item.index)
+        # The row was counted when its chunk went into the batcher.
+        self._record_invalid(error, item.row_id, item.index, counted=True)
 
-    def _record_invalid(self, error: InvalidInputError, row_id: str | None, index: int) -> None:
+    def _record_invalid(
+        self, error: InvalidInputError, row_id: str | None, index: int, *, counted: bool = False
+    ) -> None:
         self.invalid = self.invalid or error
-        self.report.rows_total += 1
+        if not counted:
+            self.report.rows_total += 1
         self.report.failures.append(
             BatchFailure("invalid", None, [row_id] if row_id else [], index, str(error), error)
         )

@@ -15,6 +15,7 @@ import csv
 import gzip
 import io
 import math
+import zlib
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import IO, Any
 
@@ -72,11 +73,24 @@ def _open_text(path: str, gzipped: bool) -> IO[str]:
     return open(path, encoding="utf-8", newline="")
 
 
-async def _threaded(chunks: Iterator[RawChunk]) -> AsyncIterator[RawChunk]:
+def _next_chunk(chunks: Iterator[RawChunk], path: str) -> RawChunk | None:
+    """The next chunk; a file that cannot be read or decoded is an input error."""
+    try:
+        return next(chunks, None)
+    except InvalidInputError:
+        raise
+    except (OSError, EOFError, ValueError, csv.Error, zlib.error) as err:
+        # gzip.BadGzipFile / truncated gzip, UnicodeDecodeError, pyarrow's ArrowInvalid, ...
+        raise InvalidInputError(
+            f"cannot read {path!r}: {type(err).__name__}: {err}", field="data"
+        ) from err
+
+
+async def _threaded(chunks: Iterator[RawChunk], path: str) -> AsyncIterator[RawChunk]:
     """Run a blocking chunk generator one step at a time in a worker thread."""
     try:
         while True:
-            chunk = await anyio.to_thread.run_sync(next, chunks, None)
+            chunk = await anyio.to_thread.run_sync(_next_chunk, chunks, path)
             if chunk is None:
                 return
             yield chunk
@@ -110,7 +124,7 @@ async def read_file(path: str, options: SourceOptions) -> AsyncIterator[RawChunk
         "json": _json_chunks,
         "parquet": _parquet_chunks,
     }[fmt](path, gzipped, options)
-    async for chunk in _threaded(generator):
+    async for chunk in _threaded(generator, path):
         yield chunk
 
 

@@ -110,7 +110,7 @@ class InitRequest(_Request):
     project_name: ProjectName
     collection_name: CollectionName
     vector_type: VectorType = "dense"
-    vector_dim: Annotated[int, Field(gt=0)] | None = None
+    vector_dim: Annotated[int, Field(gt=0, strict=True)] | None = None
 
 
 class JobStatusRequest(_Request):
