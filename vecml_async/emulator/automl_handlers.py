@@ -166,10 +166,6 @@ async def get_automl_training_status(
 
 
 async def automl_predict(ctx: Context, tenant: Tenant, fields: dict[str, Any]) -> dict[str, Any]:
-    await preload("vecml_async.emulator.automl")
-    await preload("vecml_async.emulator.formats")
-    from vecml_async.emulator import automl
-
     collection, record = _model(ctx, tenant, fields)
     model = _trained(record)
     has_dataset = fields.get("prediction_dataset") is not None
@@ -180,6 +176,7 @@ async def automl_predict(ctx: Context, tenant: Tenant, fields: dict[str, Any]) -
         source = ctx.collection(tenant, fields, key="prediction_dataset")
         X, attributes = source.snapshot()
     elif has_file:
+        await preload("vecml_async.emulator.formats")
         from vecml_async.emulator import formats
 
         data, file_format = decode_file(fields, PREDICT_FORMATS)
@@ -207,6 +204,9 @@ async def automl_predict(ctx: Context, tenant: Tenant, fields: dict[str, Any]) -
             f"but model {record.name} was trained on {model.vector_dim}"
         )
     X = conform(X, collection.vector_type, model.vector_dim)
+    await preload("vecml_async.emulator.automl")  # loaded by the training already, normally
+    from vecml_async.emulator import automl
+
     run = functools.partial(automl.predict, model, X, attributes)
     try:
         result = await anyio.to_thread.run_sync(run)

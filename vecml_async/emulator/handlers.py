@@ -165,11 +165,11 @@ def _column_selector(fields: dict[str, Any]) -> tuple[str | int | None, list[str
 
 
 async def upload(ctx: Context, tenant: Tenant, fields: dict[str, Any]) -> dict[str, Any]:
+    project = ctx.project(tenant, fields)
+    name = ctx.name(fields, "collection_name")
     await preload("vecml_async.emulator.formats")
     from vecml_async.emulator import formats
 
-    project = ctx.project(tenant, fields)
-    name = ctx.name(fields, "collection_name")
     data, file_format = decode_file(fields, UPLOAD_FORMATS)
     existing = project.collections.get(name)
     declared = existing.declared_type if existing else _vector_type(fields, "dense")
