@@ -137,6 +137,13 @@ class Collection:
         self.deleted = False
         self.next_auto_id = 0  # plain ints (not itertools.count) so the store pickles
 
+    def __getstate__(self) -> dict[str, Any]:
+        # A snapshot (data_dir) keeps the stored rows, not the spare capacity of the matrix.
+        state = self.__dict__.copy()
+        if self._dense is not None:
+            state["_dense"] = self._dense[: self.rows].copy()
+        return state
+
     @property
     def rows(self) -> int:
         return len(self.ids)
