@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from vecml_async._client import AsyncVecML
 from vecml_async._config import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL, PollPolicy
 from vecml_async.errors import InvalidInputError
-from vecml_async.models import ClassificationMetrics
+from vecml_async.models import TRAINING_MODES, ClassificationMetrics
 
 if TYPE_CHECKING:
     import numpy as np
@@ -43,6 +43,8 @@ PREDICTION_COLLECTION = "prediction_data"
 MODEL_NAME = "model1"
 #: Polls start fast (the emulator's jobs take milliseconds) and back off to one second.
 DEMO_POLL = PollPolicy(initial_interval=0.05, max_interval=1.0)
+#: ``auto`` appears in VecML's example request; the demo accepts it next to the listed modes.
+DEMO_TRAINING_MODES = (*TRAINING_MODES, "auto")
 #: Upper bound on rows x dim (floats held in memory by the generated dataset: 1 GiB).
 MAX_FLOATS = 1 << 28
 
@@ -88,6 +90,10 @@ class DemoOptions:
             )
         if self.concurrency < 1:
             raise InvalidInputError("must be >= 1", field="concurrency")
+        if self.training_mode not in DEMO_TRAINING_MODES:
+            raise InvalidInputError(
+                f"must be one of {', '.join(DEMO_TRAINING_MODES)}", field="training_mode"
+            )
 
 
 @dataclass
@@ -214,7 +220,11 @@ async def demo_client(
             serve() as local_url,
             _single_threaded_blas(),
             AsyncVecML(
-                "demo-" + secrets.token_hex(8), base_url=local_url, rate_limit=None, poll=DEMO_POLL
+                "demo-" + secrets.token_hex(8),
+                base_url=local_url,
+                rate_limit=None,
+                poll=DEMO_POLL,
+                training_modes=DEMO_TRAINING_MODES,
             ) as client,
         ):
             yield client, f"embedded emulator at {local_url}", True
@@ -225,7 +235,11 @@ async def demo_client(
             "a local emulator)",
             field="api_key",
         )
-    options: dict[str, Any] = {"base_url": url, "poll": DEMO_POLL}
+    options: dict[str, Any] = {
+        "base_url": url,
+        "poll": DEMO_POLL,
+        "training_modes": DEMO_TRAINING_MODES,
+    }
     if rate_limit is not None:
         options["rate_limit"] = rate_limit
     async with AsyncVecML(key, **options) as client:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -36,9 +38,9 @@ def test_generated_rows_follow_the_documented_rule() -> None:
 @pytest.mark.parametrize(
     "fields",
     [{"rows": 5}, {"dim": 0}, {"prediction_rows": 0}, {"concurrency": 0},
-     {"rows": MAX_FLOATS // 64, "dim": 64}],
+     {"rows": MAX_FLOATS // 64, "dim": 64}, {"training_mode": "fastest"}],
 )  # fmt: skip
-def test_options_are_checked_up_front(fields: dict[str, int]) -> None:
+def test_options_are_checked_up_front(fields: dict[str, Any]) -> None:
     """Impossible or oversized demos are refused before anything starts."""
     with pytest.raises(InvalidInputError):
         DemoOptions(**fields)
