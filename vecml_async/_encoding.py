@@ -259,6 +259,7 @@ def encode_attributes(
     # exactly one '{' and one '}', and every ':' after a key is followed by a quote).
     if (
         buf
+        and b'"":' not in buf  # an empty attribute name (or a false alarm: exact path)
         and buf.count(b"{") == len(rows) == buf.count(b"}")
         and not _NON_STRING_VALUE.search(buf)
         and set(map(type, rows)) == {dict}
@@ -399,6 +400,16 @@ def encode_sparse_row(
     )
 
 
+def _sparse_index(value: object) -> int:
+    """An integral index (``3`` or ``3.0``); ``0.5``, ``True`` and ``"3"`` are refused."""
+    if isinstance(value, (bool, str, bytes)):
+        raise TypeError(f"index {value!r} is not an integer")
+    number = int(value)  # type: ignore[call-overload]
+    if number != value:
+        raise ValueError(f"index {value!r} is not an integer")
+    return number
+
+
 def check_sparse_row(
     indices: Sequence[int],
     values: Sequence[float],
@@ -415,7 +426,16 @@ def check_sparse_row(
             index=index,
             row_id=row_id,
         )
-    pairs = sorted(zip((int(i) for i in indices), (float(v) for v in values)))
+    try:
+        raw = [(_sparse_index(i), float(v)) for i, v in zip(indices, values)]
+    except (TypeError, ValueError) as err:
+        raise InvalidInputError(
+            f"sparse indices must be integers and values numbers ({err})",
+            field="data",
+            index=index,
+            row_id=row_id,
+        ) from None
+    pairs = sorted(raw)
     seen = -1
     for i, v in pairs:
         if i < 0 or (dim is not None and i >= dim):

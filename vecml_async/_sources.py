@@ -175,8 +175,12 @@ class ChunkEncoder:
 def _sparse_pair(value: object, index: int, row_id: str) -> tuple[Sequence[int], Sequence[float]]:
     """A sparse row given as ``{index: value}`` or ``(indices, values)``."""
     if isinstance(value, Mapping):
-        return [int(k) for k in value], [float(v) for v in value.values()]
-    if isinstance(value, (tuple, list)) and len(value) == 2:
+        return list(value), list(value.values())
+    if (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and all(hasattr(part, "__len__") and not isinstance(part, str) for part in value)
+    ):
         return value[0], value[1]
     raise InvalidInputError(
         "a sparse vector is a {index: value} mapping or an (indices, values) pair",

@@ -211,16 +211,7 @@ async def client(api_key: str, base_url: str) -> AsyncIterator[AsyncVecML]:
 
 
 # Known bugs outside this suite's modules, reported to the owner; strict, so a fix shows up.
-KNOWN_BUGS = {
-    "attribute-empty-name": "_encoding.encode_attributes fast path skips the attribute-name "
-    "check that normalize_attributes applies (lead-owned module)",
-    "sparse-dense-row": "_sources._sparse_pair takes [1.0, 2.0] for (indices, values); "
-    "check_sparse_row then raises TypeError (lead-owned module)",
-    "sparse-str-index": "check_sparse_row's int() raises a bare ValueError (lead-owned module)",
-    "sparse-str-value": "check_sparse_row's float() raises a bare ValueError (lead-owned module)",
-    "sparse-fractional-index": "check_sparse_row truncates index 0.5 to 0 and sends it "
-    "(lead-owned module)",
-}
+KNOWN_BUGS: dict[str, str] = {}
 
 
 def _params() -> list[Any]:
