@@ -404,7 +404,7 @@ def _sparse_index(value: object) -> int:
     """An integral index (``3`` or ``3.0``); ``0.5``, ``True`` and ``"3"`` are refused."""
     if isinstance(value, (bool, str, bytes)):
         raise TypeError(f"index {value!r} is not an integer")
-    number = int(value)  # type: ignore[call-overload]
+    number: int = int(value)  # type: ignore[call-overload]
     if number != value:
         raise ValueError(f"index {value!r} is not an integer")
     return number
