@@ -18,8 +18,9 @@ Example::
 
     async def test_upload(vecml_client, vecml_emulator):
         await vecml_client.create_project("p")
-        ...
-        assert vecml_emulator.emulator.collection_ids(vecml_emulator.api_key, "p", "c")
+        await vecml_client.init("p", "c", vector_dim=2)
+        await (await vecml_client.add_data_batch("p", "c", [[1.0, 2.0]], string_ids=["a"]))
+        assert vecml_emulator.emulator.collection_ids(vecml_emulator.api_key, "p", "c") == ["a"]
 """
 
 from __future__ import annotations

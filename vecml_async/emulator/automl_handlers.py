@@ -18,9 +18,9 @@ import anyio.to_thread
 import numpy as np
 
 from vecml_async.emulator.context import Context, conflict, not_found, preload
-from vecml_async.emulator.handlers import Handler, decode_file, job_status
+from vecml_async.emulator.handlers import Handler, job_status, parse_inline_file
 from vecml_async.emulator.matrices import conform
-from vecml_async.emulator.parsing import bad, opt_bool, opt_str, opt_str_list, req_str
+from vecml_async.emulator.parsing import bad, opt_str, opt_str_list, req_str
 from vecml_async.emulator.store import Collection, Job, ModelRecord, Tenant
 
 if TYPE_CHECKING:
@@ -176,24 +176,13 @@ async def automl_predict(ctx: Context, tenant: Tenant, fields: dict[str, Any]) -
         source = ctx.collection(tenant, fields, key="prediction_dataset")
         X, attributes = source.snapshot()
     elif has_file:
-        await preload("vecml_async.emulator.formats")
-        from vecml_async.emulator import formats
-
-        data, file_format = decode_file(fields, PREDICT_FORMATS)
-        parse = functools.partial(
-            formats.parse_file,
-            data,
-            file_format=file_format,
-            has_field_names=opt_bool(fields, "has_field_names", True),
-            compression_type=opt_str(fields, "compression_type"),
+        parsed = await parse_inline_file(
+            fields,
+            PREDICT_FORMATS,
             vector_dim=model.vector_dim,
             vector_type=collection.vector_type,
             label_attribute=model.label_attribute,
         )
-        try:
-            parsed = await anyio.to_thread.run_sync(parse)
-        except formats.FileFormatError as err:
-            raise bad(f"Cannot read the {file_format} file: {err}") from None
         X, attributes = parsed.X, parsed.attributes
     else:
         raise bad("Give prediction_dataset or file_data")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
@@ -27,7 +27,10 @@ from vecml_async.emulator.parsing import (
 from vecml_async.emulator.settings import SPARSE_DEFAULT_DIM
 from vecml_async.emulator.store import Batch, Collection, Job, Project, Tenant
 
-__all__ = ["Handler", "decode_file", "generated_ids", "job_status"]
+if TYPE_CHECKING:
+    from vecml_async.emulator.formats import ParsedFile
+
+__all__ = ["Handler", "generated_ids", "job_status", "parse_inline_file"]
 
 Handler = Callable[[Context, Tenant, dict[str, Any]], Awaitable[dict[str, Any]]]
 
@@ -132,9 +135,14 @@ async def add_data(ctx: Context, tenant: Tenant, fields: dict[str, Any]) -> dict
     return await add_data_batch(ctx, tenant, {**fields, **one})
 
 
-def decode_file(fields: dict[str, Any], allowed: tuple[str, ...]) -> tuple[bytes, str]:
-    """The base64-decoded ``file_data`` and the checked ``file_format`` (callers have already
-    preloaded the formats module, so the import below is a dictionary lookup)."""
+async def parse_inline_file(
+    fields: dict[str, Any], allowed: tuple[str, ...], **options: Any
+) -> ParsedFile:
+    """Decode ``file_data`` (base64, optionally gzip) and parse it in a worker thread.
+
+    ``file_format`` must be one of ``allowed``; ``options`` go to ``formats.parse_file``.
+    A corrupt encoding or file is a 400 naming the problem.
+    """
     encoded = req_str(fields, "file_data")
     file_format = req_str(fields, "file_format")
     if file_format not in allowed:
@@ -142,12 +150,27 @@ def decode_file(fields: dict[str, Any], allowed: tuple[str, ...]) -> tuple[bytes
     compression = opt_str(fields, "compression_type")
     if compression not in (None, "gzip"):
         raise bad(f"Unknown compression_type '{compression}'; only 'gzip' is supported")
+    has_field_names = opt_bool(fields, "has_field_names", True)
+    await preload("vecml_async.emulator.formats")
     from vecml_async.emulator import formats
 
     try:
-        return formats.decode_base64(encoded), file_format
+        data = formats.decode_base64(encoded)
     except formats.FileFormatError as err:
         raise bad(str(err)) from None
+    parse = functools.partial(
+        formats.parse_file,
+        data,
+        file_format=file_format,
+        has_field_names=has_field_names,
+        compression_type=compression,
+        **options,
+    )
+    try:
+        parsed: ParsedFile = await anyio.to_thread.run_sync(parse)
+    except formats.FileFormatError as err:
+        raise bad(f"Cannot read the {file_format} file: {err}") from None
+    return parsed
 
 
 def _column_selector(fields: dict[str, Any]) -> tuple[str | int | None, list[str | int]]:
@@ -167,31 +190,20 @@ def _column_selector(fields: dict[str, Any]) -> tuple[str | int | None, list[str
 async def upload(ctx: Context, tenant: Tenant, fields: dict[str, Any]) -> dict[str, Any]:
     project = ctx.project(tenant, fields)
     name = ctx.name(fields, "collection_name")
-    await preload("vecml_async.emulator.formats")
-    from vecml_async.emulator import formats
-
-    data, file_format = decode_file(fields, UPLOAD_FORMATS)
     existing = project.collections.get(name)
     declared = existing.declared_type if existing else _vector_type(fields, "dense")
     stored = "sparse" if declared == "sparse" else "dense"
     dim = existing.dim if existing else _vector_dim(fields, declared, required=False)
     id_column, columns = _column_selector(fields)
-    parse = functools.partial(
-        formats.parse_file,
-        data,
-        file_format=file_format,
-        has_field_names=opt_bool(fields, "has_field_names", True),
-        compression_type=opt_str(fields, "compression_type"),
+    parsed = await parse_inline_file(
+        fields,
+        UPLOAD_FORMATS,
         vector_dim=dim,
         vector_type=stored,
         string_id_column=id_column,
         attribute_columns=columns,
         label_attribute=opt_str(fields, "label_attribute") or "label",
     )
-    try:
-        parsed = await anyio.to_thread.run_sync(parse)
-    except formats.FileFormatError as err:
-        raise bad(f"Cannot read the {file_format} file: {err}") from None
     n = parsed.X.shape[0]
     if n == 0:
         raise bad("The file holds no rows")
