@@ -261,15 +261,19 @@ class Transport:
             started = time.monotonic()
             retry_after: float | None = None
             try:
-                content: Any = body.to_bytes() if body.length <= STREAM_CHUNK else _chunks(body)
-                response = await self._http.post(url, content=content, headers=headers)
+                # The body (it holds the key) is not bound to a local name: frame locals show
+                # up in tracebacks rendered with locals (rich, Sentry, ...).
+                response = await self._http.post(
+                    url,
+                    content=body.to_bytes() if body.length <= STREAM_CHUNK else _chunks(body),
+                    headers=headers,
+                )
             except (httpx.HTTPError, httpx.InvalidURL) as err:
-                _redact_args(err, self._key)  # it becomes the __cause__, shown in tracebacks
                 failure: Exception = TransportError(
                     self._key.redact(_describe(err)), endpoint=endpoint
                 )
                 retryable = not isinstance(err, _NOT_RETRYABLE_TRANSPORT)
-                cause: BaseException | None = err
+                cause: BaseException | None = _detached(err, self._key)
                 status_text = type(err).__name__
             else:
                 outcome = classify(response.status_code, response.content)
@@ -320,10 +324,15 @@ class Transport:
                 await _sleep(delay)
 
 
-def _redact_args(err: BaseException, key: Secret) -> None:
-    """Mask the key in an exception's arguments (its ``str``), in place."""
-    if any(isinstance(arg, str) and key.redact(arg) != arg for arg in err.args):
-        err.args = tuple(key.redact(arg) if isinstance(arg, str) else arg for arg in err.args)
+def _detached(err: httpx.HTTPError | httpx.InvalidURL, key: Secret) -> BaseException:
+    """The httpx error to chain as ``__cause__``: same type, text with the key masked, and
+    neither its request (whose body holds the key) nor its traceback (whose httpx frames hold
+    the body in their locals)."""
+    text = key.redact(str(err))
+    try:
+        return type(err)(text)
+    except Exception:  # an httpx error type with another constructor
+        return httpx.TransportError(text)
 
 
 def _encodes(value: Any) -> bool:

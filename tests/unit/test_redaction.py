@@ -157,6 +157,25 @@ async def test_transport_cause_is_redacted(api_key, base_url):
     assert "proxy refused ***" in str(info.value)
 
 
+async def test_transport_cause_holds_no_request(api_key, base_url):
+    """The chained httpx error keeps its type and text but not the request (body with the key)
+    nor httpx's frames (whose locals hold the body), even rendered with locals."""
+    with respx.mock(base_url=base_url) as mock:
+        mock.post("/init").mock(side_effect=httpx.ReadTimeout("read timed out"))
+        async with AsyncVecML(api_key, base_url=base_url, rate_limit=None, max_retries=1) as c:
+            with pytest.raises(TransportError) as info:
+                await c.init("p", "c", vector_dim=2)
+    cause = info.value.__cause__
+    assert type(cause) is httpx.ReadTimeout
+    assert str(cause) == "read timed out"
+    with pytest.raises(RuntimeError):
+        _ = cause.request  # httpx: "The .request property has not been set."
+    rendered = "".join(
+        traceback.TracebackException.from_exception(cause, capture_locals=True).format()
+    )
+    assert api_key not in rendered
+
+
 def test_errors_pickled_stay_redacted(api_key):
     """A redacted error stays redacted through pickling (e.g. sent to another process)."""
     err = APIError(redact(f"no {api_key}", api_key), endpoint="init", status_code=400)
