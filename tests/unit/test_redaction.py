@@ -158,8 +158,7 @@ async def test_transport_cause_is_redacted(api_key, base_url):
 
 
 async def test_transport_cause_holds_no_request(api_key, base_url):
-    """The chained httpx error keeps its type and text but not the request (body with the key)
-    nor httpx's frames (whose locals hold the body), even rendered with locals."""
+    """The chained httpx error keeps type and text, not its request or httpx's frames."""
     with respx.mock(base_url=base_url) as mock:
         mock.post("/init").mock(side_effect=httpx.ReadTimeout("read timed out"))
         async with AsyncVecML(api_key, base_url=base_url, rate_limit=None, max_retries=1) as c:
