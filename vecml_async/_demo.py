@@ -175,26 +175,6 @@ def _metric(value: ClassificationMetrics | float | None) -> dict[str, float] | f
 
 
 @contextlib.asynccontextmanager
-async def _single_threaded_blas() -> AsyncIterator[None]:
-    """One BLAS thread while the embedded emulator trains in this process.
-
-    OpenBLAS threads spin while they wait; next to the client's own work on 2 cores they made
-    a 100k-row training 2-3x slower in wall time and CPU. Limits are restored on exit.
-    """
-    import importlib
-
-    try:
-        threadpoolctl = importlib.import_module("threadpoolctl")  # a scikit-learn dependency
-    except ImportError:  # pragma: no cover
-        yield
-        return
-    importlib.import_module("vecml_async.emulator.automl")  # loads scipy's and sklearn's BLAS
-
-    with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
-        yield
-
-
-@contextlib.asynccontextmanager
 async def demo_client(
     *,
     api_key: str | None = None,
@@ -218,7 +198,6 @@ async def demo_client(
 
         async with (
             serve() as local_url,
-            _single_threaded_blas(),
             AsyncVecML(
                 "demo-" + secrets.token_hex(8),
                 base_url=local_url,
