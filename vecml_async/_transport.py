@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+import anyio
 import httpx
 import orjson
 
@@ -213,6 +214,7 @@ class Transport:
                 ),
             )
         self._http = http_client
+        self._slots = anyio.Semaphore(max_connections)
 
     async def aclose(self) -> None:
         """Close the connection pool, unless it was passed in by the caller."""
@@ -257,17 +259,21 @@ class Transport:
         while True:
             attempt += 1
             stats.attempts += 1
-            await self.limiter.acquire()
             started = time.monotonic()
             retry_after: float | None = None
             try:
-                # The body (it holds the key) is not bound to a local name: frame locals show
-                # up in tracebacks rendered with locals (rich, Sentry, ...).
-                response = await self._http.post(
-                    url,
-                    content=body.to_bytes() if body.length <= STREAM_CHUNK else _chunks(body),
-                    headers=headers,
-                )
+                # A connection slot first, then the token: a token is never held while the
+                # request waits for the pool, so requests leave as evenly as tokens are given.
+                async with self._slots:
+                    await self.limiter.acquire()
+                    started = time.monotonic()
+                    # The body (it holds the key) is not bound to a local name: frame locals
+                    # show up in tracebacks rendered with locals (rich, Sentry, ...).
+                    response = await self._http.post(
+                        url,
+                        content=body.to_bytes() if body.length <= STREAM_CHUNK else _chunks(body),
+                        headers=headers,
+                    )
             except (httpx.HTTPError, httpx.InvalidURL) as err:
                 failure: Exception = TransportError(
                     self._key.redact(_describe(err)), endpoint=endpoint
