@@ -327,7 +327,7 @@ class Transport:
                 delay,
             )
             if delay > 0:
-                await _sleep(delay)
+                await anyio.sleep(delay)
 
 
 def _detached(err: httpx.HTTPError | httpx.InvalidURL, key: Secret) -> BaseException:
@@ -362,9 +362,3 @@ def _describe(err: httpx.HTTPError | httpx.InvalidURL) -> str:
     kind = "timed out" if isinstance(err, httpx.TimeoutException) else "connection failed"
     detail = str(err) or type(err).__name__
     return f"{kind}: {type(err).__name__}: {detail}"
-
-
-async def _sleep(seconds: float) -> None:
-    import anyio
-
-    await anyio.sleep(seconds)
