@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import orjson
@@ -39,7 +39,9 @@ EMPTY_ATTRS: Final = b"{}"
 class Envelope:
     """The constant part of every ``add_data_batch`` body of one ingest."""
 
-    head: bytes  # '{"user_api_key":...,"project_name":...,"collection_name":...'
+    # '{"user_api_key":...,"project_name":...,"collection_name":...': holds the key, so it is
+    # kept out of repr (tracebacks rendered with locals show reprs).
+    head: bytes = field(repr=False)
 
     @classmethod
     def create(cls, api_key: str, project_name: str, collection_name: str) -> Envelope:

@@ -343,6 +343,7 @@ class AsyncVecML:
         starts one, else ``None``."""
         encoder, is_sparse = self._encoder(project_name, collection_name, vector_dim, sparse)
         ids = [string_id] if string_id is not None else None
+        encoder.send_generated_ids = False
         chunk = encoder.encode(
             RawChunk(0, [vector], ids, [attributes] if attributes else None, is_sparse)
         )
@@ -391,6 +392,7 @@ class AsyncVecML:
             or isinstance(string_ids, (str, bytes))
         ):
             raise InvalidInputError("string_ids must be a sequence of strings", field="string_ids")
+        encoder.send_generated_ids = False
         chunk = encoder.encode(RawChunk(0, data, string_ids, attributes, is_sparse))
         envelope = self._envelope(project_name, collection_name)
         batcher = Batcher(

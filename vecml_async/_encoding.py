@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import TYPE_CHECKING, Any, Final, cast
 
@@ -39,7 +39,8 @@ _NON_STRING_VALUE: Final = re.compile(rb'":[^"]')
 class EncodedBody:
     """A request body as byte pieces, and its exact length."""
 
-    pieces: tuple[bytes | memoryview, ...]
+    # The pieces hold the key: kept out of repr (tracebacks rendered with locals show reprs).
+    pieces: tuple[bytes | memoryview, ...] = field(repr=False)
     length: int
 
     def to_bytes(self) -> bytes:
