@@ -98,6 +98,17 @@ class Batch:
         for seg in self.segments:
             yield from range(seg.chunk.start + seg.first, seg.chunk.start + seg.stop)
 
+    def row_ranges(self) -> list[tuple[int, int]]:
+        """The batch's rows as ``[start, stop)`` ranges of input indices (merged)."""
+        out: list[tuple[int, int]] = []
+        for seg in self.segments:
+            start, stop = seg.chunk.start + seg.first, seg.chunk.start + seg.stop
+            if out and out[-1][1] == start:
+                out[-1] = (out[-1][0], stop)
+            else:
+                out.append((start, stop))
+        return out
+
     def ids(self) -> list[str]:
         """The batch's row ids, in order."""
         out: list[str] = []

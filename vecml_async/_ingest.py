@@ -30,7 +30,7 @@ import orjson
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
 from vecml_async._batching import Batch, Batcher, Envelope, OversizeRow
-from vecml_async._checkpoint import Checkpoint, contiguous_ranges
+from vecml_async._checkpoint import Checkpoint
 from vecml_async._config import HARD_MAX_REQUEST_BYTES
 from vecml_async._encoding import EncodedRows
 from vecml_async._ingest_defaults import DEFAULT_CONCURRENCY as DEFAULT_CONCURRENCY
@@ -325,7 +325,7 @@ class _Run:
         report.batches_sent += 1
         report.bytes_sent += body.length
         self.jobs.append((batch.index, job_id))
-        ranges = contiguous_ranges(list(batch.row_indices()))
+        ranges = batch.row_ranges()
         if self.checkpoint is not None:
             await self.checkpoint.record(ranges, job_id, batch.ids())
         if self.wait:

@@ -191,9 +191,10 @@ def _emulator_for(emulator: Emulator | None, settings: dict[str, Any]) -> Emulat
 
 
 def uvicorn_config(app: Any, log_level: str = "warning") -> uvicorn.Config:
-    # log_config=None: never reconfigure the host application's logging.
+    # log_config=None: never reconfigure the host application's logging. http="auto" takes
+    # httptools (the emulator extra installs it) and falls back to h11.
     return uvicorn.Config(
-        app, log_config=None, log_level=log_level, lifespan="off", access_log=False, http="h11"
+        app, log_config=None, log_level=log_level, lifespan="off", access_log=False, http="auto"
     )
 
 
