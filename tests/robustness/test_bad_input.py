@@ -291,10 +291,7 @@ async def test_bad_input_is_refused_before_anything_is_sent(
 async def test_rows_and_files_over_the_request_cap_are_refused_before_sending(
     client: AsyncVecML, mock: respx.MockRouter
 ) -> None:
-    """A row whose body alone is over the 198 MB cap (a huge attribute) is refused by
-    add_data_batch and by ingest, which accounts for it as one failed row; a 150 MB file is
-    refused by upload (base64 makes it 200 MB). Built for real: ~600 MB peak memory, so the
-    checks are collected and asserted together instead of building the row twice."""
+    """Rows (~198 MB attribute) and files (150 MB) over the cap are refused unsent, counted once."""
     problems: list[str] = []
     huge = "x" * 198_000_000
     row = [1.0, 2.0, 3.0, 4.0]

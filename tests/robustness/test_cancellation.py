@@ -122,8 +122,7 @@ MECHANISMS = [
 async def test_cancelled_ingest_leaves_no_task_no_connection_and_a_resumable_checkpoint(
     emulator_process: Any, key: str, seed: int, tmp_path: Path, mechanism: str
 ) -> None:
-    """Cancel an ingest with checkpoint= at a random point: CancelledError, no task left, no
-    socket left after close, and the re-run with the checkpoint stores each id exactly once."""
+    """A cancelled ingest leaves no task, no socket, and a checkpoint that resumes exactly once."""
     server = emulator_process(upload_delay=0.02)
     url = server.url
     rng = random.Random(seed)
@@ -189,9 +188,7 @@ async def test_cancelled_ingest_leaves_no_task_no_connection_and_a_resumable_che
 async def test_cancelled_job_waits_leave_nothing_running_and_the_jobs_go_on(
     emulator_process: Any, key: str, seed: int
 ) -> None:
-    """Cancel 50 concurrent job waits, each at a random point (before its first poll, or
-    mid-request at its n-th poll): CancelledError in each, no task or socket left, and the
-    jobs, rebuilt from their ids on a new client, finish."""
+    """Job waits cancelled at seeded polls leave nothing running; rebuilt from ids, jobs finish."""
     server = emulator_process(upload_delay=2.0)
     url = server.url
     rng = random.Random(seed)

@@ -79,9 +79,7 @@ async def test_sigkilled_ingest_resumes_and_stores_every_id_exactly_once(
     explicit_ids: bool,
     kills: int,
 ) -> None:
-    """SIGKILL the ingesting process after a random number of acknowledged batches (once or
-    twice), re-run with the same checkpoint: the run completes, skips what was recorded,
-    re-sends at most the batches in flight, and each id is stored once."""
+    """An ingest SIGKILLed after N acknowledged batches resumes from its checkpoint; ids once."""
     faults = FaultConfig(
         seed=seed, latency=0.002, latency_jitter=0.01, endpoints=frozenset({"add_data_batch"})
     )
@@ -150,9 +148,7 @@ async def test_sigkilled_ingest_resumes_and_stores_every_id_exactly_once(
 async def test_a_torn_checkpoint_line_does_not_swallow_the_next_record(
     thread_emulator: Any, key: str, seed: int, tmp_path: Path, torn: str
 ) -> None:
-    """A crash that leaves half a line at the end of the checkpoint (a record, or the header
-    of a run killed before its first batch) must not make the next run's first line
-    unreadable: a third run finds nothing left to send."""
+    """Half a line left by a crash (record or header) does not swallow the next run's line."""
     emulator, url = thread_emulator()
     rng = np.random.default_rng(seed)
     vectors = rng.standard_normal((2_000, 8)).astype(np.float32)

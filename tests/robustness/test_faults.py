@@ -58,9 +58,7 @@ async def _client(url: str, key: str, retries: int) -> AsyncVecML:
 async def test_every_row_lands_exactly_once_through_drops_5xx_and_rate_limit_bursts(
     emulator_process: Any, key: str, seed: int, tmp_path: Path
 ) -> None:
-    """200k rows through 10% drops (half after apply), 5% 5xx and rate-limit bursts on both
-    add_data_batch and the job polls: complete report, each id stored once, vectors intact,
-    and the server's counters agree with the report's retries."""
+    """200k rows through drops, 5xx, rate-limit bursts: complete, ids once, counters agree."""
     n, max_rows = 200_000, 500
     faults = FaultConfig(
         seed=seed,
@@ -124,9 +122,7 @@ async def test_every_row_lands_exactly_once_through_drops_5xx_and_rate_limit_bur
 async def test_when_retries_run_out_failed_ids_and_stored_ids_partition_the_input(
     emulator_process: Any, key: str, seed: int
 ) -> None:
-    """Faults that leave nothing applied (drop before apply, 500, 503, rate limit) at a rate
-    that exhausts 2 retries: failed_ids and the stored ids are disjoint, together the input;
-    re-sending failed_rows() with more retries then completes, each id once."""
+    """When retries run out, failed_ids and stored ids are disjoint and together the input."""
     n, max_rows = 50_000, 250
     faults = FaultConfig(
         seed=seed,
@@ -174,9 +170,7 @@ async def test_when_retries_run_out_failed_ids_and_stored_ids_partition_the_inpu
 async def test_ambiguous_failures_are_reported_failed_and_resending_converges(
     emulator_process: Any, key: str, seed: int
 ) -> None:
-    """With drops after apply and faulty job polls, retries running out leave some rows both
-    stored and reported failed (the client cannot know); only ambiguous failures may overlap
-    the stored ids, nothing is lost, and re-sending failed_rows() ends with each id once."""
+    """Drops after apply may leave rows stored yet failed; nothing is lost; resend converges."""
     n, max_rows = 40_000, 250
     faults = FaultConfig(
         seed=seed,

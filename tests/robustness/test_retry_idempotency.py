@@ -113,8 +113,7 @@ OPERATIONS: dict[str, Operation] = {
 async def test_a_retried_call_takes_effect_once_and_reports_its_own_success(
     thread_emulator: Any, key: str, name: str, fault: str
 ) -> None:
-    """The first attempt's connection drops (after or before the server applied it); the
-    retried call must not duplicate rows nor fail because its own first attempt succeeded."""
+    """A call retried after a dropped connection takes effect once, without failing on itself."""
     endpoint, setup, call, once = OPERATIONS[name]
     # Request 1 of the endpoint is the call under test (setup never calls that endpoint).
     faults = FaultConfig(schedule={1: fault}, endpoints=frozenset({endpoint}))

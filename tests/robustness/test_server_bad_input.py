@@ -136,8 +136,7 @@ def _cases(key: str) -> list[tuple[str, str, Any, int, str]]:
 async def test_bad_request_gets_a_clear_error_and_the_server_keeps_serving(
     api: Api, index: int
 ) -> None:
-    """Each malformed or ill-typed request is refused with its status and an error envelope
-    naming the problem, and the next valid request succeeds."""
+    """A malformed or ill-typed request gets a clear error envelope; the server keeps serving."""
     cases = _cases(api.key)
     name, endpoint, body, status, text = cases[index]
     response = await api.post(endpoint, body)
@@ -149,8 +148,7 @@ async def test_bad_request_gets_a_clear_error_and_the_server_keeps_serving(
 
 
 async def test_wrong_method_and_oversize_bodies_declared_or_chunked(api: Api) -> None:
-    """GET is 405; a body over the cap is refused with the plain-text 413, whether its
-    length is declared or it streams chunked; the server keeps serving after each."""
+    """GET is 405; bodies over the cap, declared or chunked, get the plain 413; serving goes on."""
     response = await api.http.get("create_project")
     assert response.status_code == 405
     await api.still_serving()
@@ -175,8 +173,7 @@ async def test_wrong_method_and_oversize_bodies_declared_or_chunked(api: Api) ->
 
 
 async def test_another_key_sees_and_changes_nothing_of_mine(api: Api) -> None:
-    """With my project, collection, model and job names, another key gets 404 everywhere,
-    its inspection view shows nothing of mine, and my data is unchanged."""
+    """Another key using my names gets 404 everywhere, sees and changes nothing of mine."""
     other = {"user_api_key": api.other}
     where = {**other, "project_name": P, "collection_name": C}
     attempts = [
@@ -319,9 +316,7 @@ def _valid_bodies(api: Api) -> list[tuple[str, dict[str, Any]]]:
 async def test_fuzzed_bodies_never_crash_the_server(
     api: Api, seed: int, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """600 seeded mutations of valid bodies (a field replaced by a value of another type,
-    dropped, or an unknown one added) are all answered with a 2xx/4xx envelope: no 500, no
-    dropped connection, no handler traceback; the server then serves a valid request."""
+    """600 seeded mutations of valid bodies get 2xx/4xx envelopes: no 500, drop or traceback."""
     rng = random.Random(seed)
     bodies = _valid_bodies(api)
     statuses: dict[int, int] = {}
