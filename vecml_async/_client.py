@@ -231,12 +231,21 @@ class AsyncVecML:
         known = self._collections.get((project_name, collection_name))
         return known[0] if known else None
 
-    async def _post(self, endpoint: str, request: BaseModel | Mapping[str, Any]) -> dict[str, Any]:
+    async def _post(
+        self,
+        endpoint: str,
+        request: BaseModel | Mapping[str, Any],
+        *,
+        idempotent: bool = True,
+        done_if: type[APIError] | None = None,
+    ) -> dict[str, Any]:
+        """Send one request; see :meth:`Transport.send` for ``idempotent`` and ``done_if``."""
         self._check_open()
         fields = (
             request.model_dump(exclude_none=True) if isinstance(request, BaseModel) else request
         )
-        return await self._transport.request(endpoint, fields)
+        body = self._transport.encode(fields)
+        return await self._transport.send(endpoint, body, idempotent=idempotent, done_if=done_if)
 
     # ------------------------------------------------------------------ escape hatch
 
@@ -258,7 +267,9 @@ class AsyncVecML:
         request = _build(CreateProjectRequest, project_name=project_name, application=application)
         try:
             return _parse(
-                APIResponse, await self._post("create_project", request), "create_project"
+                APIResponse,
+                await self._post("create_project", request, done_if=ConflictError),
+                "create_project",
             )
         except ConflictError as err:
             if not exist_ok:
@@ -271,7 +282,9 @@ class AsyncVecML:
         request = _build(DeleteProjectRequest, project_name=project_name)
         try:
             answer = _parse(
-                APIResponse, await self._post("delete_project", request), "delete_project"
+                APIResponse,
+                await self._post("delete_project", request, done_if=NotFoundError),
+                "delete_project",
             )
         except NotFoundError as err:
             if not missing_ok:
@@ -303,7 +316,9 @@ class AsyncVecML:
             vector_dim=vector_dim,
         )
         try:
-            answer = _parse(APIResponse, await self._post("init", request), "init")
+            answer = _parse(
+                APIResponse, await self._post("init", request, done_if=ConflictError), "init"
+            )
         except ConflictError as err:
             if not exist_ok:
                 raise
@@ -340,25 +355,31 @@ class AsyncVecML:
     ) -> UploadJob | None:
         """``/add_data``: one vector. Prefer :meth:`add_data_batch` or :meth:`ingest` for many
         (VecML asks not to loop over this endpoint). Returns the upload job when the server
-        starts one, else ``None``."""
+        starts one, else ``None``.
+
+        Without ``string_id`` the client generates one (``job.string_ids`` has it), so a
+        retry after a dropped connection replaces the row instead of adding it twice.
+        """
         encoder, is_sparse = self._encoder(project_name, collection_name, vector_dim, sparse)
         ids = [string_id] if string_id is not None else None
-        encoder.send_generated_ids = False
         chunk = encoder.encode(
             RawChunk(0, [vector], ids, [attributes] if attributes else None, is_sparse)
         )
         fields: dict[str, Any] = {
             "project_name": project_name,
             "collection_name": collection_name,
+            "string_id": chunk.ids[0],
             "data": _raw_json(chunk.vec_col.row(0)),
         }
-        if string_id is not None:
-            fields["string_id"] = chunk.ids[0]
         if chunk.attr_col is not None:
             fields["attributes"] = _raw_json(chunk.attr_col.row(0))
         answer = await self._post("add_data", fields)
         job_id = answer.get("job_id")
-        return self.upload_job(job_id) if isinstance(job_id, str) and job_id else None
+        if not (isinstance(job_id, str) and job_id):
+            return None
+        job = self.upload_job(job_id)
+        job.string_ids = list(chunk.ids)
+        return job
 
     async def add_data_batch(
         self,
@@ -377,6 +398,10 @@ class AsyncVecML:
         scipy.sparse matrix or a list of ``{index: value}``. Everything is checked first
         (lengths, dimension, NaN/infinity, duplicate ids, attribute values); a body over the
         request cap is refused here; use :meth:`ingest` to split large inputs.
+
+        Without ``string_ids`` the client generates unique ids (``job.string_ids`` has them)
+        and sends them, so a retry after a dropped connection replaces the rows instead of
+        adding them twice (VecML also recommends keeping your own ids).
         """
         encoder, is_sparse = self._encoder(project_name, collection_name, vector_dim, sparse)
         if not hasattr(data, "shape") and not isinstance(data, Sequence):
@@ -392,7 +417,6 @@ class AsyncVecML:
             or isinstance(string_ids, (str, bytes))
         ):
             raise InvalidInputError("string_ids must be a sequence of strings", field="string_ids")
-        encoder.send_generated_ids = False
         chunk = encoder.encode(RawChunk(0, data, string_ids, attributes, is_sparse))
         envelope = self._envelope(project_name, collection_name)
         batcher = Batcher(
@@ -407,14 +431,16 @@ class AsyncVecML:
                 "use ingest() to split it",
                 field="data",
             )
-        body = batches[0].body(envelope, include_ids=string_ids is not None)
+        body = batches[0].body(envelope)
         self._check_open()
         answer = _parse(
             JobStartedResponse,
             await self._transport.send("add_data_batch", body),
             "add_data_batch",
         )
-        return self.upload_job(answer.job_id)
+        job = self.upload_job(answer.job_id)
+        job.string_ids = list(chunk.ids)
+        return job
 
     async def upload(
         self,
@@ -472,7 +498,9 @@ class AsyncVecML:
         }
         answer = _parse(
             JobStartedResponse,
-            await self._post("upload", {k: v for k, v in fields.items() if v is not None}),
+            await self._post(
+                "upload", {k: v for k, v in fields.items() if v is not None}, idempotent=False
+            ),
             "upload",
         )
         return self.upload_job(answer.job_id)
@@ -554,7 +582,7 @@ class AsyncVecML:
         )
         answer = _parse(
             JobStartedResponse,
-            await self._post("train_automl_model", request),
+            await self._post("train_automl_model", request, idempotent=False),
             "train_automl_model",
         )
         return self.training_job(answer.job_id)
@@ -614,7 +642,9 @@ class AsyncVecML:
             model_name=model_name,
         )
         return _parse(
-            APIResponse, await self._post("delete_automl_model", request), "delete_automl_model"
+            APIResponse,
+            await self._post("delete_automl_model", request, done_if=NotFoundError),
+            "delete_automl_model",
         )
 
     async def get_model_validation_metric(

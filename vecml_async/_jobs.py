@@ -111,6 +111,9 @@ class UploadJob(Job[UploadStatus]):
     ``get_upload_data_status``."""
 
     kind = "upload"
+    #: The ids of the rows this job adds, when the client generated or sent them
+    #: (``add_data_batch``, ``add_data``); ``None`` for jobs rebuilt from an id or ``upload``.
+    string_ids: list[str] | None = None
 
 
 class TrainingJob(Job[TrainingStatus]):

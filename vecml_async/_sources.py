@@ -86,8 +86,6 @@ class ChunkEncoder:
         id_prefix: generated ids are ``f"{id_prefix}{row_index}"``.
         sparse_format: JSON form of sparse vectors (see ``_encoding.SPARSE_FORMATS``).
         check_duplicates: refuse an id seen earlier in the same input (keeps a set of ids).
-        send_generated_ids: generated ids are sent (``ingest``); when ``False`` they are only
-            placeholders (the server generates the ids) and errors do not name them.
     """
 
     dim: int | None = None
@@ -96,7 +94,6 @@ class ChunkEncoder:
     sparse_dim: int = 2**21
     check_duplicates: bool = True
     generated: bool = False
-    send_generated_ids: bool = True
     _seen: set[str] = field(default_factory=set, repr=False)
 
     def generated_ids(self, start: int, count: int) -> list[str]:
@@ -104,15 +101,6 @@ class ChunkEncoder:
 
     def encode(self, raw: RawChunk) -> EncodedRows:
         """Validate and encode one chunk (see the class docstring)."""
-        try:
-            return self._encode(raw)
-        except InvalidInputError as err:
-            if raw.ids is None and not self.send_generated_ids and err.row_id is not None:
-                # The server makes the ids: the placeholder is not an id the caller knows.
-                raise InvalidInputError(err.message, field=err.field, index=err.index) from None
-            raise
-
-    def _encode(self, raw: RawChunk) -> EncodedRows:
         n = len(raw)
         if raw.ids is None:
             ids, id_col = encode_ids(self.generated_ids(raw.start, n), raw.start)

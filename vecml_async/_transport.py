@@ -46,6 +46,11 @@ STREAM_CHUNK: Final = 1 << 20
 _ERROR_FIELDS: Final = ("error_message", "message", "error", "detail")
 # httpx.InvalidURL is not an httpx.HTTPError: it is caught next to it, and never retried.
 _NOT_RETRYABLE_TRANSPORT = (httpx.UnsupportedProtocol, httpx.InvalidURL, httpx.ProxyError)
+#: Failures that happen before any byte of the request can have reached the server.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+#: Answers that say the server did not act on the request (retrying them is always safe).
+_NOT_APPLIED_STATUSES = frozenset({503})
+MAY_HAVE_APPLIED = "the request may have been applied; check before repeating it"
 
 
 @dataclass
@@ -244,18 +249,37 @@ class Transport:
         return await self.send(endpoint, self.encode(fields))
 
     async def send(
-        self, endpoint: str, body: EncodedBody, stats: SendStats | None = None
+        self,
+        endpoint: str,
+        body: EncodedBody,
+        stats: SendStats | None = None,
+        *,
+        idempotent: bool = True,
+        done_if: type[APIError] | None = None,
     ) -> dict[str, Any]:
         """POST ``body`` to ``endpoint`` and return the JSON answer of a success.
 
         Every attempt re-sends the same bytes. Raises the matching :class:`APIError` subclass
         for a refusal (after retries for 5xx and rate limiting) and :class:`TransportError`
         when no answer came back after the retries.
+
+        An attempt that fails after the request may have reached the server (a connection
+        dropped while waiting for the answer, a 500) is *ambiguous*: the server may have
+        applied it. Such attempts are retried only when repeating the request is harmless:
+
+        * ``idempotent=True`` (reads; ``add_data_batch`` with ids, which the server upserts):
+          retried like any transient failure;
+        * ``idempotent=False`` (e.g. ``upload``, whose rows get server-made ids): not
+          retried; the error says the request may have been applied;
+        * ``done_if=ConflictError`` (creations) / ``NotFoundError`` (deletions): retried, and
+          if a retry after an ambiguous attempt gets that refusal, the earlier attempt did
+          the work, so the call succeeds.
         """
         stats = stats if stats is not None else SendStats()
         url = f"{self.base_url}/{endpoint}"
         headers = {"Content-Type": "application/json", "Content-Length": str(body.length)}
         attempt = 0
+        ambiguous_before = False  # an earlier attempt may have been applied
         while True:
             attempt += 1
             stats.attempts += 1
@@ -275,10 +299,10 @@ class Transport:
                         headers=headers,
                     )
             except (httpx.HTTPError, httpx.InvalidURL) as err:
-                failure: Exception = TransportError(
-                    self._key.redact(_describe(err)), endpoint=endpoint
-                )
+                detail = self._key.redact(_describe(err))
+                failure: Exception = TransportError(detail, endpoint=endpoint)
                 retryable = not isinstance(err, _NOT_RETRYABLE_TRANSPORT)
+                ambiguous = not isinstance(err, _NOT_SENT)
                 cause: BaseException | None = _detached(err, self._key)
                 status_text = type(err).__name__
             else:
@@ -305,13 +329,30 @@ class Transport:
                         message, endpoint=endpoint, status_code=response.status_code
                     )
                     retryable = True
+                    ambiguous = False
                     retry_after = parse_retry_after(response.headers.get("Retry-After"))
                 else:
                     cls = error_class(response.status_code, message)
+                    if done_if is not None and ambiguous_before and issubclass(cls, done_if):
+                        logger.info(
+                            "POST /%s: an earlier attempt took effect (%s on the retry)",
+                            endpoint,
+                            cls.__name__,
+                        )
+                        return {"success": True}
                     failure = cls(message, endpoint=endpoint, status_code=response.status_code)
                     retryable = outcome.kind == "retryable"
+                    ambiguous = retryable and response.status_code not in _NOT_APPLIED_STATUSES
                     if retryable:
                         retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            if ambiguous and retryable and not idempotent and done_if is None:
+                logger.debug(
+                    "POST /%s not retried (%s): %s", endpoint, status_text, MAY_HAVE_APPLIED
+                )
+                if isinstance(failure, TransportError):
+                    failure = TransportError(f"{detail}; {MAY_HAVE_APPLIED}", endpoint=endpoint)
+                raise failure from cause
+            ambiguous_before = ambiguous_before or ambiguous
             if not retryable or attempt > self.retry.max_retries:
                 logger.debug(
                     "POST /%s failed after %d attempt(s): %s", endpoint, attempt, status_text

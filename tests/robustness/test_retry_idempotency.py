@@ -9,6 +9,10 @@ sends ids. A drop *before* apply is the control: retrying it is always right.
 
 Acceptable outcomes after an ambiguous drop: the call succeeds and its effect happened once,
 or it raises :class:`TransportError` (the client cannot know) with the effect at most once.
+A dropped connection looks the same to the client whether the server applied the request or
+not, so calls that cannot be replayed safely (``upload``, whose rows get server-made ids, and
+``train_automl_model``, whose job id only the first answer carries) report both drops as
+ambiguous; every other call is replayed and must succeed.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from vecml_async.emulator import FaultConfig
 pytestmark = pytest.mark.integration
 
 P, C = "idem", "rows"
+#: Endpoints the client does not replay after an ambiguous failure.
+NOT_REPLAYABLE = frozenset({"upload", "train_automl_model"})
 CSV = b"a,b\n1,2\n3,4\n5,6\n"
 
 
@@ -132,6 +138,10 @@ async def test_a_retried_call_takes_effect_once_and_reports_its_own_success(
     view = emulator.inspect(key)
     assert emulator.stats()["faults"] == {fault: 1}
     assert outcome in ("ok", "ambiguous"), f"{name} after {fault}: {outcome}"
-    if fault == "drop_before_apply":
+    if fault == "drop_before_apply" and endpoint not in NOT_REPLAYABLE:
         assert outcome == "ok", f"{name}: a request that never applied was not retried"
+    if outcome == "ambiguous" and fault == "drop_before_apply":
+        # Not replayed, and the server never applied it: no effect at all.
+        assert emulator.stats()["requests"].get(endpoint) == 1, f"{name}: replayed"
+        return
     assert once(view), f"{name} after {fault} ({outcome}): {view['projects']}"

@@ -232,16 +232,28 @@ async def test_add_data_body_and_job(client, mock, api_key):
 
 
 async def test_add_data_minimal_and_synchronous(client, mock, api_key):
-    """Without id and attributes those fields are omitted; no job_id in the answer -> None."""
+    """Without an id the client generates one (so a retry replaces the row); no attributes
+    field; no job_id in the answer -> None."""
     route = mock.post("/add_data").mock(return_value=ok())
     job = await client.add_data("p", "c", np.array([0.5, 1.5], dtype=np.float32))
-    assert sent(route) == {
+    body = sent(route)
+    generated = body.pop("string_id")
+    assert generated.startswith("vx-")
+    assert body == {
         "user_api_key": api_key,
         "project_name": "p",
         "collection_name": "c",
         "data": [0.5, 1.5],
     }
     assert job is None
+
+
+async def test_add_data_generated_id_is_on_the_job(client, mock):
+    """The id the client generated for add_data is reported on the returned job."""
+    route = mock.post("/add_data").mock(return_value=ok(job_id="j1"))
+    job = await client.add_data("p", "c", [1.0])
+    assert job is not None
+    assert job.string_ids == [sent(route)["string_id"]]
 
 
 # ----------------------------------------------------------------------------- add_data_batch
@@ -295,11 +307,16 @@ async def test_add_data_batch_float32_is_shortest_repr(client, mock):
     assert b"[[0.1,0.2]]" in route.calls.last.request.content
 
 
-async def test_add_data_batch_server_generated_ids(client, mock, api_key):
-    """Without string_ids the field is absent, so the server generates ids; no attributes field."""
+async def test_add_data_batch_generates_ids_when_none_are_given(client, mock, api_key):
+    """Without string_ids the client generates unique ids, sends them (a retry then replaces
+    the rows instead of duplicating them) and reports them on the job; no attributes field."""
     route = mock.post("/add_data_batch").mock(return_value=ok(job_id="j"))
-    await client.add_data_batch("p", "c", [[1.0], [2.0], [3.0]])
-    assert sent(route) == {
+    job = await client.add_data_batch("p", "c", [[1.0], [2.0], [3.0]])
+    body = sent(route)
+    ids = body.pop("string_ids")
+    assert len(set(ids)) == 3
+    assert job.string_ids == ids
+    assert body == {
         "user_api_key": api_key,
         "project_name": "p",
         "collection_name": "c",
