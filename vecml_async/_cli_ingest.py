@@ -1,0 +1,182 @@
+"""``vecml-async ingest``: stream a file into a collection with ``add_data_batch``.
+
+The file is read in constant memory and sent through :meth:`AsyncVecML.ingest` (size-capped
+batches, concurrent senders, retries). When rows did not land, their ids are written to a
+file, one per line, and the command exits 3; with ``--checkpoint``, running the same command
+again sends only what is missing.
+"""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from vecml_async._cli_common import ApiKey, BaseUrl, JsonOut, connect, csv_list, parse_size, run
+from vecml_async._cli_output import ExitCode, print_json, say_error
+from vecml_async._ingest_defaults import DEFAULT_CONCURRENCY, DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS
+from vecml_async._report import IngestReport
+from vecml_async.errors import IngestError
+
+
+class IngestFormat(str, enum.Enum):
+    csv = "csv"
+    jsonl = "jsonl"
+    json = "json"
+    npy = "npy"
+    parquet = "parquet"
+
+
+def ingest(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, readable=True, help="CSV, JSON lines, JSON, .npy, Parquet."
+        ),
+    ],
+    project: Annotated[str, typer.Option("--project", "-p", help="Project name.")],
+    collection: Annotated[str, typer.Option("--collection", "-c", help="Collection name.")],
+    id_column: Annotated[
+        str | None, typer.Option(help="Column of the row ids (default: ids are generated).")
+    ] = None,
+    attributes: Annotated[
+        str | None, typer.Option(help="Comma-separated attribute columns, e.g. label,category.")
+    ] = None,
+    vector_columns: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated vector columns (default: every other column)."),
+    ] = None,
+    file_format: Annotated[
+        IngestFormat | None,
+        typer.Option("--format", help="File format (default: from the name)."),
+    ] = None,
+    dim: Annotated[int | None, typer.Option(min=1, help="Vector dimension (checked here).")] = None,
+    create: Annotated[
+        bool,
+        typer.Option(
+            "--create", help="Create the project and the (dense, --dim) collection if missing."
+        ),
+    ] = False,
+    concurrency: Annotated[
+        int, typer.Option(min=1, help="Concurrent requests.")
+    ] = DEFAULT_CONCURRENCY,
+    max_bytes: Annotated[
+        str, typer.Option(help="Largest request body, e.g. 4MiB (cap: 198MB).")
+    ] = f"{DEFAULT_MAX_BYTES // 1024 // 1024}MiB",
+    max_rows: Annotated[int, typer.Option(min=1, help="Most rows per request.")] = DEFAULT_MAX_ROWS,
+    rate_limit: Annotated[
+        float | None, typer.Option(help="Client calls per second (default: 10).")
+    ] = None,
+    max_retries: Annotated[
+        int | None, typer.Option(min=0, help="Retries of a failed request (default: 5).")
+    ] = None,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(help="Journal of sent batches; re-running with it resumes.", dir_okay=False),
+    ] = None,
+    wait: Annotated[bool, typer.Option(help="Wait for every upload job to finish.")] = False,
+    job_timeout: Annotated[
+        float | None, typer.Option(help="Deadline of each job wait, seconds.")
+    ] = None,
+    skip_invalid: Annotated[
+        bool,
+        typer.Option(
+            "--skip-invalid", help="Skip invalid rows (listed as failed) instead of stopping."
+        ),
+    ] = False,
+    failed_ids: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where to write failed ids (default: FILE.failed-ids.txt).", dir_okay=False
+        ),
+    ] = None,
+    json_out: JsonOut = False,
+    api_key: ApiKey = None,
+    base_url: BaseUrl = None,
+) -> None:
+    """Stream a file into a collection with add_data_batch (constant memory).
+
+    Exits 3 and writes the ids of the rows not sent (one per line) when anything failed;
+    with --checkpoint, running the same command again sends only what is missing.
+    """
+    body_cap = parse_size(max_bytes)
+    if create and dim is None:
+        raise typer.BadParameter("--create needs --dim", param_hint="--create")
+    client_options: dict[str, Any] = {"max_retries": max_retries}
+    if rate_limit is not None:
+        client_options["rate_limit"] = rate_limit
+
+    async def go() -> IngestReport:
+        async with connect(api_key, base_url, **client_options) as client:
+            if create:
+                await client.create_project(project, exist_ok=True)
+                await client.init(project, collection, vector_dim=dim, exist_ok=True)
+            try:
+                return await client.ingest(
+                    project,
+                    collection,
+                    str(file),
+                    id_column=id_column,
+                    attribute_columns=csv_list(attributes),
+                    vector_columns=csv_list(vector_columns) or None,
+                    file_format=file_format.value if file_format else None,
+                    vector_dim=dim,
+                    max_rows=max_rows,
+                    max_bytes=body_cap,
+                    concurrency=concurrency,
+                    wait=wait,
+                    job_timeout=job_timeout,
+                    raise_on_error=False,
+                    on_invalid="skip" if skip_invalid else "raise",
+                    checkpoint=str(checkpoint) if checkpoint is not None else None,
+                    progress=not json_out,
+                )
+            except IngestError as err:
+                return err.report
+
+    report = run(go)
+    ids_path: Path | None = None
+    if not report.complete:
+        ids_path = failed_ids or file.with_name(file.name + ".failed-ids.txt")
+        ids = report.failed_ids
+        ids_path.write_text("".join(f"{i}\n" for i in ids), encoding="utf-8")
+    if json_out:
+        print_json(_report_dict(report, ids_path))
+    else:
+        typer.echo(report.summary())
+        if report.job_ids and not wait:
+            typer.echo(f"{len(report.job_ids)} upload jobs; first {report.job_ids[0]}")
+    if ids_path is not None:
+        detail = report.failures[0].error if report.failures else report.stopped
+        message = f"{report.failed_row_count:,} rows not sent ({detail}); ids in {ids_path}"
+        if report.stopped:
+            message += f"; stopped after reading {report.rows_total:,} rows"
+        message += "; re-run to resume" if checkpoint else "; use --checkpoint to resume"
+        say_error(message)
+        raise typer.Exit(ExitCode.INCOMPLETE)
+
+
+def _report_dict(report: IngestReport, failed_ids_path: Path | None) -> dict[str, Any]:
+    return {
+        "project": report.project_name,
+        "collection": report.collection_name,
+        "complete": report.complete,
+        "rows_total": report.rows_total,
+        "rows_sent": report.rows_sent,
+        "rows_skipped": report.rows_skipped,
+        "rows_failed": report.failed_row_count,
+        "batches_sent": report.batches_sent,
+        "bytes_sent": report.bytes_sent,
+        "elapsed": round(report.elapsed, 3),
+        "rows_per_second": round(report.rows_per_second, 1),
+        "megabytes_per_second": round(report.megabytes_per_second, 2),
+        "retries": report.retries,
+        "rate_limited": report.rate_limited,
+        "jobs_finished": report.jobs_finished,
+        "job_ids": report.job_ids,
+        "stopped": report.stopped,
+        "errors": sorted({f.error for f in report.failures})[:10],
+        "failed_ids_file": str(failed_ids_path) if failed_ids_path else None,
+    }

@@ -1,0 +1,88 @@
+"""``vecml-async project create|delete`` and ``collection init``: the containers of data.
+
+Creations take ``--exist-ok`` and deletions ``--missing-ok`` so scripts can re-run them;
+deleting asks for confirmation unless ``--yes``.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Annotated
+
+import typer
+
+from vecml_async._cli_common import ApiKey, BaseUrl, Yes, connect, run
+
+
+class VectorType(str, enum.Enum):
+    dense = "dense"
+    sparse = "sparse"
+
+
+def project_create(
+    name: Annotated[str, typer.Argument(help="Project name.")],
+    application: Annotated[str, typer.Option(help="Application label.")] = "Machine Learning",
+    exist_ok: Annotated[
+        bool, typer.Option("--exist-ok", help="An existing project is not an error.")
+    ] = False,
+    api_key: ApiKey = None,
+    base_url: BaseUrl = None,
+) -> None:
+    """Create a project."""
+
+    async def go() -> None:
+        async with connect(api_key, base_url) as client:
+            await client.create_project(name, application=application, exist_ok=exist_ok)
+
+    run(go)
+    typer.echo(f"project {name} ready")
+
+
+def project_delete(
+    name: Annotated[str, typer.Argument(help="Project name.")],
+    missing_ok: Annotated[
+        bool, typer.Option("--missing-ok", help="A missing project is not an error.")
+    ] = False,
+    yes: Yes = False,
+    api_key: ApiKey = None,
+    base_url: BaseUrl = None,
+) -> None:
+    """Delete a project and everything in it."""
+    if not yes:
+        typer.confirm(f"Delete project {name} and all its collections and models?", abort=True)
+
+    async def go() -> None:
+        async with connect(api_key, base_url) as client:
+            await client.delete_project(name, missing_ok=missing_ok)
+
+    run(go)
+    typer.echo(f"project {name} deleted")
+
+
+def collection_init(
+    project: Annotated[str, typer.Argument(help="Project name.")],
+    collection: Annotated[str, typer.Argument(help="Collection name.")],
+    dim: Annotated[int | None, typer.Option(min=1, help="Vector dimension (dense).")] = None,
+    vector_type: Annotated[
+        VectorType, typer.Option("--type", help="Vector type.")
+    ] = VectorType.dense,
+    exist_ok: Annotated[
+        bool, typer.Option("--exist-ok", help="An existing collection is not an error.")
+    ] = False,
+    api_key: ApiKey = None,
+    base_url: BaseUrl = None,
+) -> None:
+    """Create an empty collection (dense collections need --dim)."""
+
+    async def go() -> None:
+        async with connect(api_key, base_url) as client:
+            await client.init(
+                project,
+                collection,
+                vector_type=vector_type.value,
+                vector_dim=dim,
+                exist_ok=exist_ok,
+            )
+
+    run(go)
+    typer.echo(f"collection {project}/{collection} ready")
