@@ -161,12 +161,26 @@ class Collection:
         A repeated id inside the batch keeps its last row (and counts as an overwrite).
         """
         n = len(batch)
+        index, ids, attributes = self.index, self.ids, self.attributes
+        if len(set(batch.ids)) == n and index.keys().isdisjoint(batch.ids):
+            # The common case, new ids only: append in bulk, no per-row Python work.
+            start = len(ids)
+            ids.extend(batch.ids)
+            attributes.extend(batch.attributes)
+            index.update(zip(batch.ids, range(start, start + n)))
+            if batch.dense is not None:
+                self._grow(len(ids))
+                assert self._dense is not None
+                self._dense[start : start + n] = batch.dense
+            elif batch.sparse is not None:
+                self._sparse.extend(batch.sparse)
+            self.id_writes += n
+            return 0
         last = {id_: k for k, id_ in enumerate(batch.ids)}
         overwrites = n - len(last)
         if overwrites:
             batch = batch.take(sorted(last.values()))
         targets = np.empty(len(batch), np.intp)
-        index, ids, attributes = self.index, self.ids, self.attributes
         for k, (id_, attrs) in enumerate(zip(batch.ids, batch.attributes)):
             row = index.get(id_)
             if row is None:
