@@ -146,7 +146,6 @@ def emulator(ctx: typer.Context) -> None:
     --max-body-bytes, --upload-delay, fault injection, ...; see 'vecml-async emulator --help'.
     """
     from vecml_async.emulator import command
-    from vecml_async.emulator.server import LOOPBACK_HOSTS
 
     args = list(ctx.args)
     parser = command.build_parser(prog=EMULATOR_PROG)
@@ -157,17 +156,16 @@ def emulator(ctx: typer.Context) -> None:
     def refuse(message: str) -> NoReturn:
         raise UsageError(message, ctx)
 
+    # Checked here, not only by command.main(): a bad option is then one error line, before
+    # the banner. What only main() can find (a port in use) it reports under EMULATOR_PROG.
     parser.error = refuse  # type: ignore[method-assign]
-    parsed = parser.parse_args(args)
     try:
-        command.settings_from_args(parsed)
+        command.check_args(parser.parse_args(args))
     except (ValueError, TypeError) as err:
         refuse(str(err))
-    if parsed.host not in LOOPBACK_HOSTS:
-        refuse(f"the emulator serves loopback only ({', '.join(LOOPBACK_HOSTS)})")
     typer.echo(
         "VecML emulator: point VECML_BASE_URL at the URL below; any non-empty VECML_API_KEY "
         "works unless --api-key limits them. Ctrl-C stops it.",
         err=True,
     )
-    raise typer.Exit(command.main(args))
+    raise typer.Exit(command.main(args, prog=EMULATOR_PROG))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -194,6 +195,19 @@ def test_emulator_option_errors_are_one_line(args: list[str], text: str) -> None
     result = run("emulator", *args)
     assert result.exit_code == ExitCode.USAGE
     assert text in one_error_line(result)
+
+
+def test_emulator_that_cannot_start_says_so_under_this_name() -> None:
+    """A port in use is found only when serving: one line under ``vecml-async emulator``
+    (not the standalone program's name, no usage dump), exit 2."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run("emulator", "--port", str(port))
+    assert result.exit_code == ExitCode.USAGE
+    assert f"vecml-async emulator: error: cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "usage:" not in result.stderr and "python -m" not in result.stderr
 
 
 # ----------------------------------------------------------------------------- key and URL

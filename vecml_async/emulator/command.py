@@ -27,13 +27,21 @@ from typing import Any
 import uvicorn
 
 from vecml_async.emulator.faults import FAULT_KINDS, FaultConfig
-from vecml_async.emulator.server import Emulator, base_url_of, bind_loopback, uvicorn_config
+from vecml_async.emulator.server import (
+    LOOPBACK_HOSTS,
+    Emulator,
+    base_url_of,
+    bind_loopback,
+    uvicorn_config,
+)
 from vecml_async.emulator.settings import EmulatorSettings
 
 __all__ = [
     "API_KEYS_ENV",
+    "PROG",
     "URL_LINE_PREFIX",
     "build_parser",
+    "check_args",
     "main",
     "settings_from_args",
     "settings_to_argv",
@@ -41,6 +49,8 @@ __all__ = [
 
 URL_LINE_PREFIX = "VECML_EMULATOR_URL "
 API_KEYS_ENV = "VECML_EMULATOR_API_KEYS"
+#: The program name in usage and error messages, unless a wrapping CLI passes its own.
+PROG = "python -m vecml_async.emulator"
 
 _FAULT_PROBS = ("drop_before_apply", "drop_after_apply", "error_500", "error_503")
 
@@ -56,8 +66,8 @@ def _schedule(text: str) -> dict[int, str]:
     return out
 
 
-def build_parser(prog: str = "python -m vecml_async.emulator") -> argparse.ArgumentParser:
-    """The option parser (reusable by a wrapping CLI)."""
+def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
+    """The option parser (reusable by a wrapping CLI, under its own ``prog``)."""
     p = argparse.ArgumentParser(prog=prog, description="Run a local VecML-compatible server.")
     p.add_argument("--host", default="127.0.0.1", help="loopback address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8765, help="port; 0 picks a free one")
@@ -186,16 +196,38 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the emulator in the foreground until SIGINT or SIGTERM; returns the exit status."""
-    parser = build_parser()
+def check_args(args: argparse.Namespace) -> EmulatorSettings:
+    """The settings of parsed options, after every check that needs no socket: ValueError
+    (or TypeError) for invalid settings or a host that is not loopback."""
+    settings = settings_from_args(args)
+    if args.host not in LOOPBACK_HOSTS:
+        raise ValueError(f"the emulator serves loopback only ({', '.join(LOOPBACK_HOSTS)})")
+    return settings
+
+
+def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
+    """Run the emulator in the foreground until SIGINT or SIGTERM; returns the exit status.
+
+    ``prog`` names the program in usage and error messages (a wrapping CLI passes its own).
+    Bad options exit 2 with the usage; so does a server that cannot start (a port in use, an
+    unreadable ``--data-dir`` snapshot), with one line ``PROG: error: ...``.
+    """
+    parser = build_parser(prog)
     args = parser.parse_args(argv)
     try:
-        settings = settings_from_args(args)
-        emulator = Emulator(settings)
-        sock = bind_loopback(args.host, args.port)
-    except (ValueError, TypeError, OSError) as err:
+        settings = check_args(args)
+    except (ValueError, TypeError) as err:
         parser.error(str(err))
+    # What only a start can find is one line: the usage would not help with it.
+    try:
+        emulator = Emulator(settings)  # loads the --data-dir snapshot
+    except (ValueError, OSError) as err:
+        parser.exit(2, f"{parser.prog}: error: {err}\n")
+    try:
+        sock = bind_loopback(args.host, args.port)
+    except OSError as err:
+        where = f"{args.host}:{args.port}"
+        parser.exit(2, f"{parser.prog}: error: cannot listen on {where}: {err.strerror or err}\n")
     logging.basicConfig(stream=sys.stderr, level=args.log_level.upper())
     print(URL_LINE_PREFIX + base_url_of(sock), flush=True)
     # uvicorn stops gracefully on SIGINT/SIGTERM, then re-raises the signal to the previous
