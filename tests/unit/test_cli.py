@@ -188,7 +188,8 @@ def test_demo_refuses_too_few_rows() -> None:
 @pytest.mark.parametrize(
     ("args", "text"),
     [(["--host", "0.0.0.0"], "loopback"), (["--bogus"], "--bogus"),
-     (["--error-500", "2"], "error_500"), (["--fault-schedule", "x"], "schedule")],
+     (["--error-500", "2"], "error_500"), (["--fault-schedule", "x"], "schedule"),
+     (["--log-level", "loud"], "loud")],
 )  # fmt: skip
 def test_emulator_option_errors_are_one_line(args: list[str], text: str) -> None:
     """Bad emulator options are refused before serving: one line, exit 2."""

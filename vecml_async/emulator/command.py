@@ -25,6 +25,7 @@ from types import FrameType
 from typing import Any
 
 import uvicorn
+from uvicorn.config import LOG_LEVELS
 
 from vecml_async.emulator.faults import FAULT_KINDS, FaultConfig
 from vecml_async.emulator.server import (
@@ -52,7 +53,12 @@ API_KEYS_ENV = "VECML_EMULATOR_API_KEYS"
 #: The program name in usage and error messages, unless a wrapping CLI passes its own.
 PROG = "python -m vecml_async.emulator"
 
-_FAULT_PROBS = ("drop_before_apply", "drop_after_apply", "error_500", "error_503")
+_FAULT_PROBS = {
+    "drop_before_apply": "chance a connection closes before the request is handled",
+    "drop_after_apply": "chance a connection closes after the request is handled",
+    "error_500": "chance of an HTTP 500 answer",
+    "error_503": "chance of an HTTP 503 answer",
+}
 
 
 def _schedule(text: str) -> dict[int, str]:
@@ -68,34 +74,140 @@ def _schedule(text: str) -> dict[int, str]:
 
 def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     """The option parser (reusable by a wrapping CLI, under its own ``prog``)."""
-    p = argparse.ArgumentParser(prog=prog, description="Run a local VecML-compatible server.")
+    p = argparse.ArgumentParser(
+        prog=prog,
+        description="Run a local VecML-compatible server on loopback until Ctrl-C.",
+        epilog=f"Accepted API keys can also come from {API_KEYS_ENV} (one per line), "
+        "which other local users cannot read from the process list.",
+    )
     p.add_argument("--host", default="127.0.0.1", help="loopback address (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8765, help="port; 0 picks a free one")
-    p.add_argument("--log-level", default="warning")
-    p.add_argument("--rate-limit", type=float, help="calls per second per API key")
-    p.add_argument("--rate-limit-burst", type=int, help="token bucket capacity")
-    p.add_argument("--rate-limit-body", choices=("text", "json"), default="text")
-    p.add_argument("--max-body-bytes", type=int, default=200_000_000)
-    p.add_argument("--oversize-status", type=int, choices=(413, 400), default=413)
-    p.add_argument("--error-status", choices=("http", "ok"), default="http")
-    p.add_argument("--duplicate-ids", choices=("overwrite", "reject"), default="overwrite")
-    p.add_argument("--no-auto-training-mode", action="store_true")
-    p.add_argument("--api-key", action="append", dest="api_keys", help="accepted key (repeat)")
-    p.add_argument("--upload-delay", type=float, default=0.0)
-    p.add_argument("--training-delay", type=float, default=0.0)
+    p.add_argument("--port", type=int, default=8765, help="port (default 8765); 0 picks a free one")
+    p.add_argument(
+        "--log-level",
+        default="warning",
+        type=str.lower,
+        choices=tuple(LOG_LEVELS),
+        help="level of the server's log on stderr (default warning)",
+    )
+    p.add_argument(
+        "--rate-limit",
+        type=float,
+        metavar="CALLS",
+        help="calls per second per API key (default: unlimited)",
+    )
+    p.add_argument(
+        "--rate-limit-burst",
+        type=int,
+        metavar="N",
+        help="token bucket capacity (default: the rate, rounded up)",
+    )
+    p.add_argument(
+        "--rate-limit-body",
+        choices=("text", "json"),
+        default="text",
+        help="rate-limit answer as plain text (like the cloud) or in the JSON error envelope",
+    )
+    p.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=200_000_000,
+        metavar="BYTES",
+        help="largest request body accepted (default 200000000, the cloud's cap)",
+    )
+    p.add_argument(
+        "--oversize-status",
+        type=int,
+        choices=(413, 400),
+        default=413,
+        help="HTTP status of an over-cap body",
+    )
+    p.add_argument(
+        "--error-status",
+        choices=("http", "ok"),
+        default="http",
+        help="send refusals with 4xx statuses, or HTTP 200 with the error envelope",
+    )
+    p.add_argument(
+        "--duplicate-ids",
+        choices=("overwrite", "reject"),
+        default="overwrite",
+        help="a row whose id exists replaces it, or the whole batch is refused",
+    )
+    p.add_argument(
+        "--no-auto-training-mode", action="store_true", help="refuse training_mode 'auto'"
+    )
+    p.add_argument(
+        "--api-key",
+        action="append",
+        dest="api_keys",
+        metavar="KEY",
+        help="accepted key (repeat; default: any non-empty key)",
+    )
+    p.add_argument(
+        "--upload-delay",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="time an upload job waits before it applies its rows",
+    )
+    p.add_argument(
+        "--training-delay",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="time a training job stays pending",
+    )
     p.add_argument("--sink", action="store_true", help="add_data_batch only counts bytes")
-    p.add_argument("--name-pattern")
-    p.add_argument("--data-dir", help="save the data here on exit and load it on start")
-    f = p.add_argument_group("fault injection")
-    f.add_argument("--fault-seed", type=int, default=0)
-    for kind in _FAULT_PROBS:
-        f.add_argument(f"--{kind.replace('_', '-')}", type=float, default=0.0, metavar="P")
-    f.add_argument("--latency", type=float, default=0.0, metavar="SECONDS")
-    f.add_argument("--latency-jitter", type=float, default=0.0, metavar="SECONDS")
-    f.add_argument("--rate-limit-burst-prob", type=float, default=0.0, metavar="P")
-    f.add_argument("--rate-limit-burst-length", type=int, default=5)
-    f.add_argument("--fault-endpoints", help="comma-separated endpoint names")
-    f.add_argument("--fault-schedule", type=_schedule, default={}, help="N=KIND,...")
+    p.add_argument(
+        "--name-pattern",
+        metavar="REGEX",
+        help="pattern every project, collection and model name must match",
+    )
+    p.add_argument(
+        "--data-dir", metavar="DIR", help="save the data here on exit and load it on start"
+    )
+    f = p.add_argument_group("fault injection (probabilities are per request)")
+    f.add_argument(
+        "--fault-seed", type=int, default=0, metavar="SEED", help="seed of the fault sequence"
+    )
+    for kind, text in _FAULT_PROBS.items():
+        f.add_argument(
+            f"--{kind.replace('_', '-')}", type=float, default=0.0, metavar="P", help=text
+        )
+    f.add_argument(
+        "--latency", type=float, default=0.0, metavar="SECONDS", help="delay of every answer"
+    )
+    f.add_argument(
+        "--latency-jitter",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="extra random delay, up to this",
+    )
+    f.add_argument(
+        "--rate-limit-burst-prob",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="chance a burst of rate-limit answers starts",
+    )
+    f.add_argument(
+        "--rate-limit-burst-length",
+        type=int,
+        default=5,
+        metavar="N",
+        help="requests answered by one burst",
+    )
+    f.add_argument(
+        "--fault-endpoints", metavar="NAMES", help="comma-separated endpoints (default: all)"
+    )
+    f.add_argument(
+        "--fault-schedule",
+        type=_schedule,
+        default={},
+        metavar="N=KIND,...",
+        help=f"faults at given request numbers; KIND: {', '.join(FAULT_KINDS)}",
+    )
     return p
 
 
@@ -228,7 +340,7 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     except OSError as err:
         where = f"{args.host}:{args.port}"
         parser.exit(2, f"{parser.prog}: error: cannot listen on {where}: {err.strerror or err}\n")
-    logging.basicConfig(stream=sys.stderr, level=args.log_level.upper())
+    logging.basicConfig(stream=sys.stderr, level=LOG_LEVELS[args.log_level])
     print(URL_LINE_PREFIX + base_url_of(sock), flush=True)
     # uvicorn stops gracefully on SIGINT/SIGTERM, then re-raises the signal to the previous
     # handler. Ours raises KeyboardInterrupt right there, so the cleanup below still runs
