@@ -42,6 +42,18 @@ def cpu_of(repeat: int, fn: Callable[[], Any]) -> float:
     return min(times)
 
 
+def interleaved_cpu(repeat: int, *fns: Callable[[], Any]) -> list[float]:
+    """Best process CPU time of each function, measured in alternating rounds so that a
+    change in machine load affects them alike."""
+    best = [float("inf")] * len(fns)
+    for _ in range(repeat):
+        for i, fn in enumerate(fns):
+            started = time.process_time()
+            fn()
+            best[i] = min(best[i], time.process_time() - started)
+    return best
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     if not ordered:
@@ -59,4 +71,4 @@ def report(title: str, rows: list[tuple[str, str]], verdict: str) -> None:
     print(f"  -> {verdict}")
 
 
-__all__ = ["best_of", "cpu_of", "dataset", "percentile", "report", "statistics"]
+__all__ = ["best_of", "cpu_of", "dataset", "interleaved_cpu", "percentile", "report", "statistics"]

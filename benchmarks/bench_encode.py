@@ -14,7 +14,7 @@ import argparse
 
 import orjson
 
-from benchmarks._common import cpu_of, dataset, report
+from benchmarks._common import dataset, interleaved_cpu, report
 from vecml_async._batching import Batch, Batcher, Envelope
 from vecml_async._ingest_defaults import DEFAULT_MAX_BYTES
 from vecml_async._sources import ChunkEncoder, RawChunk, rows_per_chunk
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> float:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--dim", type=int, default=64)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args(argv)
     rows = []
     ratios = []
@@ -71,9 +71,11 @@ def main(argv: list[str] | None = None) -> float:
         n = args.rows if dim == args.dim else max(1000, args.rows * 64 // 768)
         vectors, ids, attrs = dataset(n, dim)
         size = baseline(vectors, ids, attrs)
-        data = (vectors, ids, attrs)
-        base = cpu_of(args.repeat, lambda data=data: baseline(*data))  # type: ignore[misc]
-        client = cpu_of(args.repeat, lambda data=data: client_bodies(*data))  # type: ignore[misc]
+        base, client = interleaved_cpu(
+            args.repeat,
+            lambda data=(vectors, ids, attrs): baseline(*data),  # type: ignore[misc]
+            lambda data=(vectors, ids, attrs): client_bodies(*data),  # type: ignore[misc]
+        )
         ratio = client / base
         ratios.append(ratio)
         rows += [
