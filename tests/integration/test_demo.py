@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 
@@ -18,6 +21,7 @@ from vecml_async._demo import (
     run_demo,
     run_workflow,
 )
+from vecml_async.emulator import run_in_thread, serve
 from vecml_async.testing import EmulatorFixture
 
 
@@ -94,3 +98,42 @@ async def test_workflow_against_a_given_server(vecml_emulator: EmulatorFixture) 
     assert len(emulator.collection_ids(key, "demo_p", PREDICTION_COLLECTION)) == 100
     assert seen and seen[-1] == 1500
     assert result.training_mode == "high_speed" and result.num_samples == 100
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_serving_in_process_leaves_the_hosts_uvicorn_loggers_alone() -> None:
+    """The embedded emulator (serve(), as the demo uses it, and run_in_thread) keeps the
+    levels, handlers and propagation a host application gave uvicorn's shared loggers, and
+    writes no access lines into the host's access log."""
+    error, access = logging.getLogger("uvicorn.error"), logging.getLogger("uvicorn.access")
+    saved = [(log, log.level, log.handlers[:], log.propagate) for log in (error, access)]
+    host_access_log = _Records()
+    error.setLevel(logging.DEBUG)
+    access.setLevel(logging.INFO)
+    access.addHandler(host_access_log)
+
+    async def served_on_this_loop() -> None:
+        async with serve() as url, AsyncVecML("k", base_url=url) as client:
+            await client.create_project("p")
+
+    try:
+        asyncio.run(served_on_this_loop())
+        with run_in_thread() as url:
+            body = {"user_api_key": "k", "project_name": "p"}
+            assert httpx.post(f"{url}/create_project", json=body, trust_env=False).is_success
+        assert error.level == logging.DEBUG and access.level == logging.INFO
+        assert access.handlers == [host_access_log] and access.propagate
+        assert host_access_log.records == []
+    finally:
+        for log, level, handlers, propagate in saved:
+            log.setLevel(level)
+            log.handlers[:] = handlers
+            log.propagate = propagate

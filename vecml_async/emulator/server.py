@@ -190,11 +190,47 @@ def _emulator_for(emulator: Emulator | None, settings: dict[str, Any]) -> Emulat
     return Emulator(EmulatorSettings(**settings))
 
 
-def uvicorn_config(app: Any, log_level: str = "warning") -> uvicorn.Config:
-    # log_config=None: never reconfigure the host application's logging. http="auto" takes
-    # httptools (the emulator extra installs it) and falls back to h11.
+def _quiet_http_protocol() -> type[asyncio.Protocol]:
+    """uvicorn's ``auto`` HTTP protocol (httptools, else h11) without access-log lines.
+
+    uvicorn decides per connection to write access lines when the shared ``uvicorn.access``
+    logger has handlers, and its only switch, ``Config(access_log=False)``, empties that
+    logger's handlers and stops its propagation: a host application's access log would be
+    switched off by merely serving an emulator. Silencing the protocol instead leaves every
+    logger as the host configured it.
+    """
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+    base: Any = AutoHTTPProtocol
+
+    class QuietHTTPProtocol(base):  # type: ignore[misc]  # uvicorn's protocol class is dynamic
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.access_log = False
+
+    return QuietHTTPProtocol
+
+
+_QUIET_HTTP = _quiet_http_protocol()
+
+
+def uvicorn_config(app: Any, log_level: str | None = None) -> uvicorn.Config:
+    """A uvicorn configuration that leaves the process's logging alone.
+
+    ``log_level=None`` (in-process serving: :func:`serve`, :func:`run_in_thread`) keeps the
+    levels of the shared ``uvicorn.error``/``uvicorn.access``/``uvicorn.asgi`` loggers as the
+    host application set them; uvicorn sets all three whenever it is given a level. A level
+    is for a process the emulator owns (``python -m vecml_async.emulator --log-level``).
+    ``log_config=None`` installs no handlers or formatters; access lines are never written.
+    """
+    # http: the "auto" protocol (httptools, installed by the emulator extra, else h11).
     return uvicorn.Config(
-        app, log_config=None, log_level=log_level, lifespan="off", access_log=False, http="auto"
+        app,
+        log_config=None,
+        log_level=log_level,
+        lifespan="off",
+        access_log=True,  # False would strip the shared uvicorn.access logger's handlers
+        http=_QUIET_HTTP,
     )
 
 
