@@ -476,6 +476,8 @@ async def ingest(
                 await run.wait_for_jobs(job_timeout, concurrency * 2)
         except BaseExceptionGroup as group_error:
             raise _first_error(group_error) from None
+    if report.rows_total == 0 and not report.failures and report.stopped is None:
+        raise InvalidInputError("the input holds no rows", field="data")
     report.generated_ids = encoder.generated
     report.job_ids = [job for _, job in sorted(run.jobs)]
     report.elapsed = time.monotonic() - run.started

@@ -155,8 +155,10 @@ def _csv_chunks(path: str, gzipped: bool, options: SourceOptions) -> Iterator[Ra
                 try:
                     vectors.append([float(row[j]) for j in vec_at])
                 except ValueError:
+                    j = next(j for j in vec_at if not _is_number(row[j]))
                     raise InvalidInputError(
-                        f"line {line}: a vector column holds a value that is not a number",
+                        f"line {line}: column {header[j]!r} holds {row[j]!r}, not a number; "
+                        "list non-numeric columns in attribute_columns",
                         field="data",
                         index=start + offset,
                     ) from None
@@ -166,6 +168,14 @@ def _csv_chunks(path: str, gzipped: bool, options: SourceOptions) -> Iterator[Ra
                     attrs.append({name: row[j] for name, j in attr_at if row[j] != ""})
             yield RawChunk(start, vectors, ids, attrs, options.sparse)
             start += len(lines)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _column_plan(

@@ -141,7 +141,8 @@ class IngestReport:
         state = "complete" if self.complete else f"INCOMPLETE ({self.stopped or 'failures'})"
         text = (
             f"{self.rows_sent:,} of {self.rows_total:,} rows sent to "
-            f"{self.project_name}/{self.collection_name} in {self.batches_sent:,} batches, "
+            f"{self.project_name}/{self.collection_name} in {self.batches_sent:,} "
+            f"{'batch' if self.batches_sent == 1 else 'batches'}, "
             f"{self.elapsed:.1f} s ({self.rows_per_second:,.0f} rows/s, "
             f"{self.megabytes_per_second:.1f} MB/s); retries {self.retries}, rate-limit answers "
             f"{self.rate_limited}; {state}"

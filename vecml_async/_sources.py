@@ -215,9 +215,11 @@ def split_row(row: object, index: int) -> tuple[object | None, object, object | 
 
 
 def _is_row(item: object) -> bool:
-    return isinstance(item, Mapping) or (
-        isinstance(item, tuple) and len(item) in (2, 3) and isinstance(item[0], str)
-    )
+    """A row (tuple with a string id first, or a dict with a vector); otherwise a bare vector
+    (a list, an array, or a ``{index: value}`` sparse vector)."""
+    if isinstance(item, Mapping):
+        return "vector" in item or "data" in item
+    return isinstance(item, tuple) and len(item) in (2, 3) and isinstance(item[0], str)
 
 
 def rows_to_chunk(start: int, rows: Sequence[object], sparse: bool) -> RawChunk:

@@ -332,7 +332,7 @@ async def test_cancelling_an_ingest_leaves_no_task_running(
 
     server.fault = fault
     with anyio.move_on_after(0.05):
-        await client.ingest("p", "c", (([f"r{i}", [1.0]]) for i in range(10**9)), max_rows=10)
+        await client.ingest("p", "c", ((f"r{i}", [1.0]) for i in range(10**9)), max_rows=10)
     assert not slow.is_set()
     before = server.requests
     await anyio.sleep(0.05)
@@ -416,3 +416,21 @@ async def test_bad_options_are_refused(
         await client.ingest("p", "c", vectors(3), **{option: value})
     assert info.value.field == option
     assert server.requests == 0
+
+
+async def test_an_input_without_rows_is_refused(server: FakeServer, client: AsyncVecML) -> None:
+    """Empty inputs of any kind are an input error, not an empty success."""
+    for empty in ([], iter([]), np.zeros((0, 4), dtype=np.float32)):
+        with pytest.raises(InvalidInputError, match="no rows") as info:
+            await client.ingest("p", "c", empty)
+        assert info.value.field == "data"
+    assert server.requests == 0
+
+
+async def test_sparse_rows_given_as_index_maps(server: FakeServer, client: AsyncVecML) -> None:
+    """{index: value} items of a sparse ingest are vectors, not row dicts."""
+    report = await client.ingest(
+        "p", "c", [{3: 0.5, 1: 2.0}, {0: 1.0}], ids=["a", "b"], sparse=True
+    )
+    assert report.complete
+    assert server.bodies[0]["data"] == [[[1, 2.0], [3, 0.5]], [[0, 1.0]]]
