@@ -52,7 +52,9 @@ def ingest(
         IngestFormat | None,
         typer.Option("--format", help="File format (default: from the name)."),
     ] = None,
-    dim: Annotated[int | None, typer.Option(min=1, help="Vector dimension (checked here).")] = None,
+    dim: Annotated[
+        int | None, typer.Option(min=1, help="Vector dimension; rows are checked before sending.")
+    ] = None,
     create: Annotated[
         bool,
         typer.Option(
@@ -98,8 +100,9 @@ def ingest(
 ) -> None:
     """Stream a file into a collection with add_data_batch (constant memory).
 
-    Exits 3 and writes the ids of the rows not sent (one per line) when anything failed;
-    with --checkpoint, running the same command again sends only what is missing.
+    When rows did not land, their ids go to a file (one per line) and the
+    exit status is 3. With --checkpoint, running the same command again
+    sends only what is missing.
     """
     body_cap = parse_size(max_bytes)
     if create and dim is None:

@@ -23,7 +23,7 @@ from vecml_async._cli_common import (
     csv_list,
     run,
 )
-from vecml_async._cli_output import metric_dict, metric_text, print_json
+from vecml_async._cli_output import metric_dict, metric_text, print_done, print_json
 from vecml_async.models import TRAINING_MODES
 
 
@@ -106,7 +106,12 @@ def predict(
     dataset: Annotated[str | None, typer.Option(help="Collection to predict on.")] = None,
     file: Annotated[
         Path | None,
-        typer.Option(exists=True, dir_okay=False, readable=True, help="File to predict on."),
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            readable=True,
+            help="File to predict on (CSV, JSON, libsvm).",
+        ),
     ] = None,
     file_format: Annotated[
         PredictFormat | None, typer.Option("--format", help="File format (default: from the name).")
@@ -275,16 +280,18 @@ def model_delete(
     collection: Annotated[str, typer.Argument(help="Collection name.")],
     model: Annotated[str, typer.Argument(help="Model name.")],
     yes: Yes = False,
+    json_out: JsonOut = False,
     api_key: ApiKey = None,
     base_url: BaseUrl = None,
 ) -> None:
     """Delete a model (irreversible)."""
     if not yes:
-        typer.confirm(f"Delete model {model} of {project}/{collection}?", abort=True)
+        typer.confirm(f"Delete model {model} of {project}/{collection}?", abort=True, err=True)
 
     async def go() -> None:
         async with connect(api_key, base_url) as client:
             await client.delete_automl_model(project, collection, model)
 
     run(go)
-    typer.echo(f"model {model} deleted")
+    fields = {"project": project, "collection": collection, "model": model}
+    print_done(json_out, f"model {model} deleted", **fields, status="deleted")

@@ -43,7 +43,7 @@ def demo(
     mode: Annotated[TrainingMode, typer.Option(help="Training mode.")] = TrainingMode.high_speed,
     concurrency: Annotated[int, typer.Option(min=1, help="Concurrent requests.")] = 4,
     rate_limit: Annotated[
-        float | None, typer.Option(help="Client calls per second (remote servers).")
+        float | None, typer.Option(help="Client calls per second to a given server (default: 10).")
     ] = None,
     emulator: Annotated[
         bool, typer.Option("--emulator", help="Use the embedded emulator even with a key.")
@@ -57,7 +57,8 @@ def demo(
 ) -> None:
     """Run VecML's AutoML example at scale: ingest, train, predict, print a summary.
 
-    With no key and no base URL, an embedded emulator is served on loopback for the run.
+    With no key and no base URL, an embedded emulator is served on loopback
+    for the run (or always, with --emulator).
     """
     from vecml_async._demo import DemoOptions, run_demo
 
@@ -142,8 +143,9 @@ def _print_demo(result: Any, console: Any) -> None:
 def emulator(ctx: typer.Context) -> None:
     """Serve a local VecML-compatible server on loopback until Ctrl-C.
 
-    Options are those of python -m vecml_async.emulator: --host, --port (8765), --rate-limit,
-    --max-body-bytes, --upload-delay, fault injection, ...; see 'vecml-async emulator --help'.
+    Options are those of python -m vecml_async.emulator: --host, --port
+    (8765), --rate-limit, --max-body-bytes, --upload-delay, fault injection,
+    ...; see 'vecml-async emulator --help'.
     """
     from vecml_async.emulator import command
 

@@ -143,6 +143,14 @@ def print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, default=str))
 
 
+def print_done(json_out: bool, text: str, **fields: str) -> None:
+    """The end of a command that only acts: ``text``, or with ``--json`` the ``fields``."""
+    if json_out:
+        print_json(fields)
+    else:
+        typer.echo(text)
+
+
 def rich_console() -> Any:
     """A rich console for tables (imported only by the commands that draw them)."""
     from rich.console import Console

@@ -11,7 +11,8 @@ from typing import Annotated
 
 import typer
 
-from vecml_async._cli_common import ApiKey, BaseUrl, Yes, connect, run
+from vecml_async._cli_common import ApiKey, BaseUrl, JsonOut, Yes, connect, run
+from vecml_async._cli_output import print_done
 
 
 class VectorType(str, enum.Enum):
@@ -25,6 +26,7 @@ def project_create(
     exist_ok: Annotated[
         bool, typer.Option("--exist-ok", help="An existing project is not an error.")
     ] = False,
+    json_out: JsonOut = False,
     api_key: ApiKey = None,
     base_url: BaseUrl = None,
 ) -> None:
@@ -35,7 +37,7 @@ def project_create(
             await client.create_project(name, application=application, exist_ok=exist_ok)
 
     run(go)
-    typer.echo(f"project {name} ready")
+    print_done(json_out, f"project {name} ready", project=name, status="ready")
 
 
 def project_delete(
@@ -44,31 +46,37 @@ def project_delete(
         bool, typer.Option("--missing-ok", help="A missing project is not an error.")
     ] = False,
     yes: Yes = False,
+    json_out: JsonOut = False,
     api_key: ApiKey = None,
     base_url: BaseUrl = None,
 ) -> None:
     """Delete a project and everything in it."""
     if not yes:
-        typer.confirm(f"Delete project {name} and all its collections and models?", abort=True)
+        typer.confirm(
+            f"Delete project {name} and all its collections and models?", abort=True, err=True
+        )
 
     async def go() -> None:
         async with connect(api_key, base_url) as client:
             await client.delete_project(name, missing_ok=missing_ok)
 
     run(go)
-    typer.echo(f"project {name} deleted")
+    print_done(json_out, f"project {name} deleted", project=name, status="deleted")
 
 
 def collection_init(
     project: Annotated[str, typer.Argument(help="Project name.")],
     collection: Annotated[str, typer.Argument(help="Collection name.")],
-    dim: Annotated[int | None, typer.Option(min=1, help="Vector dimension (dense).")] = None,
+    dim: Annotated[
+        int | None, typer.Option(min=1, help="Vector dimension (needed for dense).")
+    ] = None,
     vector_type: Annotated[
         VectorType, typer.Option("--type", help="Vector type.")
     ] = VectorType.dense,
     exist_ok: Annotated[
         bool, typer.Option("--exist-ok", help="An existing collection is not an error.")
     ] = False,
+    json_out: JsonOut = False,
     api_key: ApiKey = None,
     base_url: BaseUrl = None,
 ) -> None:
@@ -85,4 +93,5 @@ def collection_init(
             )
 
     run(go)
-    typer.echo(f"collection {project}/{collection} ready")
+    text = f"collection {project}/{collection} ready"
+    print_done(json_out, text, project=project, collection=collection, status="ready")

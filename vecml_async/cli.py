@@ -45,7 +45,6 @@ __all__ = ["ExitCode", "app", "main", "parse_size"]
 app = typer.Typer(
     cls=ErrorLineGroup,
     name="vecml-async",
-    help="Async client for the VecML REST API, with a local VecML-compatible emulator.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -91,6 +90,12 @@ def _root(
     """Async client for the VecML REST API, with a local VecML-compatible emulator.
 
     Key: --api-key or VECML_API_KEY. URL: --base-url or VECML_BASE_URL.
+    With --json a command prints one JSON document on stdout.
+    Errors are one line on stderr, 'error: ...'.
+
+    Exit status: 0 done; 1 the server refused or could not be reached;
+    2 bad options or input (nothing sent); 3 ingest incomplete (ids of the
+    rows not sent are in a file); 4 a job failed or missed its deadline.
     """
 
 

@@ -295,6 +295,27 @@ def test_train_no_wait_prints_the_job_id(api: respx.MockRouter) -> None:
     assert body["validation_dataset"] == "v" and body["label_attribute"] == "price"
 
 
+def test_actions_print_json_and_prompt_on_stderr(api: respx.MockRouter) -> None:
+    """Commands that only act print one JSON object with --json; a confirmation prompt goes
+    to stderr, so stdout holds nothing but the result."""
+    for endpoint in ("create_project", "init", "delete_automl_model", "delete_project"):
+        api.post(f"/{endpoint}").respond(json={"success": True})
+    assert json.loads(run("project", "create", "p", "--json").stdout) == {
+        "project": "p", "status": "ready"
+    }  # fmt: skip
+    assert json.loads(run("collection", "init", "p", "c", "--dim", "4", "--json").stdout) == {
+        "project": "p", "collection": "c", "status": "ready"
+    }  # fmt: skip
+    assert json.loads(run("model", "delete", "p", "c", "m", "--json", "--yes").stdout) == {
+        "project": "p", "collection": "c", "model": "m", "status": "deleted"
+    }  # fmt: skip
+    deleted = run("project", "delete", "p", "--json", input="y\n")
+    assert deleted.exit_code == 0, deleted.output
+    assert "Delete project p" in deleted.stderr
+    typed = deleted.stdout.index("{")  # CliRunner echoes the typed answer on its stdout
+    assert json.loads(deleted.stdout[typed:]) == {"project": "p", "status": "deleted"}
+
+
 @pytest.mark.parametrize(
     ("job_id", "kind", "endpoint"),
     [("u1", "auto", "get_upload_data_status"), ("x_TrainJob", "auto", "get_automl_training_status"),
