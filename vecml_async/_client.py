@@ -602,12 +602,7 @@ class AsyncVecML:
         """``/automl_predict`` on a collection (``prediction_dataset``) or on an inline
         ``file`` (csv, json or libsvm; gzip detected). ``collection_name`` is the collection
         the model was trained on. Give exactly one of ``prediction_dataset`` and ``file``."""
-        request = _build(
-            ModelRequest,
-            project_name=project_name,
-            collection_name=collection_name,
-            model_name=model_name,
-        )
+        request = _model_request(project_name, collection_name, model_name)
         if (prediction_dataset is None) == (file is None):
             raise InvalidInputError(
                 "give exactly one of prediction_dataset and file", field="prediction_dataset"
@@ -635,12 +630,7 @@ class AsyncVecML:
         self, project_name: str, collection_name: str, model_name: str
     ) -> APIResponse:
         """``/delete_automl_model`` (irreversible)."""
-        request = _build(
-            ModelRequest,
-            project_name=project_name,
-            collection_name=collection_name,
-            model_name=model_name,
-        )
+        request = _model_request(project_name, collection_name, model_name)
         return _parse(
             APIResponse,
             await self._post("delete_automl_model", request, done_if=NotFoundError),
@@ -651,12 +641,7 @@ class AsyncVecML:
         self, project_name: str, collection_name: str, model_name: str
     ) -> ValidationMetricResponse:
         """``/get_model_validation_metric``: classification metrics, or a regression MSE."""
-        request = _build(
-            ModelRequest,
-            project_name=project_name,
-            collection_name=collection_name,
-            model_name=model_name,
-        )
+        request = _model_request(project_name, collection_name, model_name)
         return _parse(
             ValidationMetricResponse,
             await self._post("get_model_validation_metric", request),
@@ -777,6 +762,15 @@ def _running_asyncio_loop() -> asyncio.AbstractEventLoop:
             "AsyncVecML runs on asyncio and found no running asyncio event loop "
             "(call it from 'async def' code run by asyncio.run(), not from trio or a thread)"
         ) from None
+
+
+def _model_request(project_name: str, collection_name: str, model_name: str) -> ModelRequest:
+    return _build(
+        ModelRequest,
+        project_name=project_name,
+        collection_name=collection_name,
+        model_name=model_name,
+    )
 
 
 def _csv_header(file_format: str, has_field_names: bool | None) -> bool | None:

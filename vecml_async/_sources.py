@@ -322,13 +322,12 @@ def _parallel(values: object, count: int, field_name: str) -> Sequence[object] |
     return seq
 
 
-def _array_chunks(data: Any, options: SourceOptions) -> Iterator[RawChunk]:
-    if data.ndim != 2:
-        raise InvalidInputError(f"a vector array must be 2-D, got {data.ndim}-D", field="data")
-    n = int(data.shape[0])
+def _slices(
+    data: Any, n: int, step: int, options: SourceOptions, sparse: bool
+) -> Iterator[RawChunk]:
+    """Chunks of ``step`` rows of an in-memory input and its parallel ids/attributes."""
     ids = _parallel(options.ids, n, "string_ids")
     attrs = _parallel(options.attributes, n, "attributes")
-    step = rows_per_chunk(int(data.shape[1]), options.chunk_bytes)
     for start in range(0, n, step):
         stop = min(n, start + step)
         yield RawChunk(
@@ -336,25 +335,23 @@ def _array_chunks(data: Any, options: SourceOptions) -> Iterator[RawChunk]:
             data[start:stop],
             ids[start:stop] if ids is not None else None,
             attrs[start:stop] if attrs is not None else None,
+            sparse,
         )
+
+
+def _array_chunks(data: Any, options: SourceOptions) -> Iterator[RawChunk]:
+    if data.ndim != 2:
+        raise InvalidInputError(f"a vector array must be 2-D, got {data.ndim}-D", field="data")
+    step = rows_per_chunk(int(data.shape[1]), options.chunk_bytes)
+    yield from _slices(data, int(data.shape[0]), step, options, sparse=False)
 
 
 def _sparse_chunks(data: Any, options: SourceOptions) -> Iterator[RawChunk]:
     csr = data.tocsr()
     n = int(csr.shape[0])
-    ids = _parallel(options.ids, n, "string_ids")
-    attrs = _parallel(options.attributes, n, "attributes")
     avg_nnz = max(1, csr.nnz // max(1, n))
     step = max(1, options.chunk_bytes // (avg_nnz * 24 + 48))
-    for start in range(0, n, step):
-        stop = min(n, start + step)
-        yield RawChunk(
-            start,
-            csr[start:stop],
-            ids[start:stop] if ids is not None else None,
-            attrs[start:stop] if attrs is not None else None,
-            sparse=True,
-        )
+    yield from _slices(csr, n, step, options, sparse=True)
 
 
 def _sequence_chunks(data: Sequence[object], options: SourceOptions) -> Iterator[RawChunk]:
@@ -362,19 +359,8 @@ def _sequence_chunks(data: Sequence[object], options: SourceOptions) -> Iterator
     if n and _is_row(data[0]) and options.ids is None and options.attributes is None:
         yield from _iter_chunks(iter(data), options)
         return
-    ids = _parallel(options.ids, n, "string_ids")
-    attrs = _parallel(options.attributes, n, "attributes")
     dim = options.dim or (len(data[0]) if n and hasattr(data[0], "__len__") else None)
-    step = rows_per_chunk(dim, options.chunk_bytes)
-    for start in range(0, n, step):
-        stop = min(n, start + step)
-        yield RawChunk(
-            start,
-            data[start:stop],
-            ids[start:stop] if ids is not None else None,
-            attrs[start:stop] if attrs is not None else None,
-            options.sparse,
-        )
+    yield from _slices(data, n, rows_per_chunk(dim, options.chunk_bytes), options, options.sparse)
 
 
 def _first_dim(rows: list[Any]) -> int | None:
