@@ -67,16 +67,3 @@ def test_seed_workflow_runs_unchanged_and_predicts_well(tmp_path: Path) -> None:
     assert metric["accuracy"] >= 0.75, metric
     assert len(emulator.collection_ids(KEY, "AutoML-Demo", "training_data")) == 1000
     assert len(emulator.collection_ids(KEY, "AutoML-Demo", "prediction_data")) == 100
-
-
-def test_restored_script_matches_the_seed_document_line_for_line() -> None:
-    """Only indentation was restored: every line equals the seed document's, stripped."""
-    seed = Path(__file__).resolve().parents[3] / "shared" / "seeds" / "000_c5271293932bb84e.txt"
-    if not seed.exists():
-        pytest.skip("the seed document is not beside this checkout")
-    text = seed.read_text()
-    first = text.index("import requests\n")
-    last_line = 'status, prediction_results = make_request("automl_predict", predict_data)'
-    original = text[first : text.index(last_line) + len(last_line)].splitlines()
-    restored = SCRIPT.read_text().splitlines()
-    assert [line.strip() for line in restored] == [line.strip() for line in original]
