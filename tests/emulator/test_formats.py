@@ -40,7 +40,7 @@ def as_csr(X: object) -> Any:
 
 
 def binary_bytes(X: np.ndarray) -> bytes:
-    """The wire.md binary layout: int32 n, int32 dim, then row-major float32 (little-endian)."""
+    """The binary layout: int32 n, int32 dim, then row-major float32 (little-endian)."""
     return struct.pack("<ii", *X.shape) + X.astype("<f4").tobytes()
 
 

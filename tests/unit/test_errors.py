@@ -73,7 +73,7 @@ async def client(api_key: str, base_url: str) -> AsyncIterator[AsyncVecML]:
     ],
 )
 def test_hierarchy(cls, bases):
-    """Every error class sits where DESIGN.md puts it (and the stdlib bases callers catch)."""
+    """Every error class sits where the error tree puts it (and under the stdlib bases)."""
     for base in bases:
         assert issubclass(cls, base)
     assert issubclass(cls, VecMLError)

@@ -82,7 +82,7 @@ def parse_csv(
     kind: str,
     vector_dim: int | None,
 ) -> tuple[list[str] | None, NDArray[np.float32] | csr_matrix, list[dict[str, str]]]:
-    """Split a csv into (ids, float32 vectors, attributes) per the wire.md csv convention."""
+    """Split a csv into (ids, float32 vectors, attributes) per the csv convention of the README."""
     header, rows, lines = _read_rows(text, has_field_names)
     width = len(rows[0])
     names = header if header is not None else [str(i) for i in range(width)]

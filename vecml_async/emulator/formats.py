@@ -1,10 +1,10 @@
-"""Parse the files sent to ``/upload`` and inline ``/automl_predict`` (FILE CONVENTIONS, wire.md).
+"""Parse the files sent to ``/upload`` and inline ``/automl_predict`` (conventions in the README).
 
 Pure functions, no I/O. ``data`` is the already base64-decoded payload (see
 :func:`decode_base64`). Every malformed input raises :class:`FileFormatError` whose text names the
 line, record or column and the reason; the server answers it with a 400.
 
-Conventions beyond wire.md (listed in the README):
+Conventions (also listed in the README):
 
 * Text files are UTF-8 (a BOM is ignored); csv uses the comma and strict csv-module quoting (an
   unterminated or stray quote is an error).
