@@ -26,11 +26,7 @@ from vecml_async._config import (
     RetryPolicy,
 )
 from vecml_async._files import load_file
-from vecml_async._ingest_defaults import (
-    DEFAULT_CONCURRENCY,
-    DEFAULT_MAX_BYTES,
-    DEFAULT_MAX_ROWS,
-)
+from vecml_async._ingest import ingest as _ingest
 from vecml_async._jobs import TrainingJob, UploadJob
 from vecml_async._limiter import RateLimiter
 from vecml_async._redact import Secret
@@ -70,8 +66,6 @@ from vecml_async.models import (
 if TYPE_CHECKING:
     import httpx
 
-    from vecml_async._ingest import ProgressCallback
-    from vecml_async._report import IngestReport
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 _UNSET: Any = object()
@@ -660,98 +654,9 @@ class AsyncVecML:
 
     # ------------------------------------------------------------------ ingestion
 
-    async def ingest(
-        self,
-        project_name: str,
-        collection_name: str,
-        data: Any,
-        *,
-        ids: Sequence[object] | None = None,
-        attributes: Sequence[Mapping[str, object] | None] | None = None,
-        vector_columns: Sequence[str] | str | None = None,
-        id_column: str | None = None,
-        attribute_columns: Sequence[str] = (),
-        file_format: str | None = None,
-        vector_dim: int | None = None,
-        sparse: bool | None = None,
-        sparse_format: str = "pairs",
-        max_rows: int = DEFAULT_MAX_ROWS,
-        max_bytes: int = DEFAULT_MAX_BYTES,
-        concurrency: int = DEFAULT_CONCURRENCY,
-        wait: bool = False,
-        job_timeout: float | None = None,
-        raise_on_error: bool = True,
-        on_invalid: str = "raise",
-        checkpoint: str | os.PathLike[str] | None = None,
-        progress: ProgressCallback | str | bool | None = None,
-        check_duplicate_ids: bool | None = None,
-        max_consecutive_failures: int = 8,
-    ) -> IngestReport:
-        """Send any amount of rows to a collection, as concurrent ``add_data_batch`` requests.
-
-        Rows are encoded once, cut into requests of at most ``max_rows`` rows and
-        ``max_bytes`` bytes (the whole body counted exactly; never over the 200 MB cap), and
-        sent by ``concurrency`` tasks under the client's rate limiter. Retries re-send the same
-        bytes with the same ids. Memory stays bounded whatever the input size.
-
-        Args:
-            data: a 2-D numpy array; a list of vectors; a scipy.sparse matrix (sparse
-                collections); a pandas DataFrame; an iterable or async iterable of rows,
-                each ``(id, vector)``, ``(id, vector, attributes)`` or a dict with ``id``,
-                ``vector`` and ``attributes``; or a file path (``.csv``, ``.jsonl``,
-                ``.json``, ``.npy``, ``.parquet``, optionally ``.gz``).
-            ids / attributes: per-row ids and attribute dicts, next to an array or list.
-                Without ids, unique ids (``report.id_prefix`` + row index) are generated
-                before the first send.
-            vector_columns / id_column / attribute_columns: columns of a frame or file.
-            vector_dim / sparse / sparse_format: the collection's dimension (known after
-                this client's ``init``), whether it is sparse, and the sparse JSON form.
-            max_rows / max_bytes: per-request limits (``max_bytes`` counts the whole body).
-            concurrency: requests in flight.
-            wait: await every upload job; failed jobs count as failures.
-            job_timeout: deadline of each job wait (default: the client's ``PollPolicy``).
-            raise_on_error: raise :class:`IngestError` (with the report) when rows failed.
-            on_invalid: ``"raise"`` stops at the first invalid row (when nothing was sent
-                yet, as :class:`InvalidInputError`); ``"skip"`` reports it and goes on.
-            checkpoint: a journal path; re-running the same ingest with it resumes.
-            progress: a callback receiving :class:`IngestProgress` after each batch
-                (return ``False`` to stop), or ``True``/``"rich"``/``"tqdm"`` for a bar.
-            check_duplicate_ids: refuse an id repeated within the input; default: on for
-                in-memory inputs, off for streams (the set would grow with the input).
-            max_consecutive_failures: stop after this many batches in a row failed.
-
-        Returns:
-            An :class:`IngestReport` accounting for every row: sent, skipped (resume), or
-            failed with its id.
-        """
-        from vecml_async._ingest import ingest
-
-        return await ingest(
-            self,
-            project_name,
-            collection_name,
-            data,
-            ids=ids,
-            attributes=attributes,
-            vector_columns=vector_columns,
-            id_column=id_column,
-            attribute_columns=attribute_columns,
-            file_format=file_format,
-            vector_dim=vector_dim,
-            sparse=sparse,
-            sparse_format=sparse_format,
-            max_rows=max_rows,
-            max_bytes=max_bytes,
-            concurrency=concurrency,
-            wait=wait,
-            job_timeout=job_timeout,
-            raise_on_error=raise_on_error,
-            on_invalid=on_invalid,
-            checkpoint=checkpoint,
-            progress=progress,
-            check_duplicate_ids=check_duplicate_ids,
-            max_consecutive_failures=max_consecutive_failures,
-        )
+    # ``await client.ingest(project, collection, data, ...)``: the pipeline function itself
+    # is the method (one signature, one docstring; ``help(AsyncVecML.ingest)`` shows it).
+    ingest = _ingest
 
 
 def _running_asyncio_loop() -> asyncio.AbstractEventLoop:

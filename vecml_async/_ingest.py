@@ -18,9 +18,10 @@ sending, the batches not yet sent are reported as ``not_sent``, and then the ing
 from __future__ import annotations
 
 import inspect
+import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -387,7 +388,7 @@ async def ingest(
     data: Any,
     *,
     ids: Sequence[object] | None = None,
-    attributes: Sequence[object] | None = None,
+    attributes: Sequence[Mapping[str, object] | None] | None = None,
     vector_columns: Sequence[str] | str | None = None,
     id_column: str | None = None,
     attribute_columns: Sequence[str] = (),
@@ -402,13 +403,48 @@ async def ingest(
     job_timeout: float | None = None,
     raise_on_error: bool = True,
     on_invalid: str = "raise",
-    checkpoint: str | Any = None,
+    checkpoint: str | os.PathLike[str] | None = None,
     progress: ProgressCallback | str | bool | None = None,
     check_duplicate_ids: bool | None = None,
     max_consecutive_failures: int = 8,
 ) -> IngestReport:
-    """Send any amount of rows to a collection with ``add_data_batch``; see the client's
-    ``ingest`` for the arguments."""
+    """Send any amount of rows to a collection, as concurrent ``add_data_batch`` requests.
+
+    Rows are encoded once, cut into requests of at most ``max_rows`` rows and
+    ``max_bytes`` bytes (the whole body counted exactly; never over the 200 MB cap), and
+    sent by ``concurrency`` tasks under the client's rate limiter. Retries re-send the same
+    bytes with the same ids. Memory stays bounded whatever the input size.
+
+    Args:
+        data: a 2-D numpy array; a list of vectors; a scipy.sparse matrix (sparse
+            collections); a pandas DataFrame; an iterable or async iterable of rows,
+            each ``(id, vector)``, ``(id, vector, attributes)`` or a dict with ``id``,
+            ``vector`` and ``attributes``; or a file path (``.csv``, ``.jsonl``,
+            ``.json``, ``.npy``, ``.parquet``, optionally ``.gz``).
+        ids / attributes: per-row ids and attribute dicts, next to an array or list.
+            Without ids, unique ids (``report.id_prefix`` + row index) are generated
+            before the first send.
+        vector_columns / id_column / attribute_columns: columns of a frame or file.
+        vector_dim / sparse / sparse_format: the collection's dimension (known after
+            this client's ``init``), whether it is sparse, and the sparse JSON form.
+        max_rows / max_bytes: per-request limits (``max_bytes`` counts the whole body).
+        concurrency: requests in flight.
+        wait: await every upload job; failed jobs count as failures.
+        job_timeout: deadline of each job wait (default: the client's ``PollPolicy``).
+        raise_on_error: raise :class:`IngestError` (with the report) when rows failed.
+        on_invalid: ``"raise"`` stops at the first invalid row (when nothing was sent
+            yet, as :class:`InvalidInputError`); ``"skip"`` reports it and goes on.
+        checkpoint: a journal path; re-running the same ingest with it resumes.
+        progress: a callback receiving :class:`IngestProgress` after each batch
+            (return ``False`` to stop), or ``True``/``"rich"``/``"tqdm"`` for a bar.
+        check_duplicate_ids: refuse an id repeated within the input; default: on for
+            in-memory inputs, off for streams (the set would grow with the input).
+        max_consecutive_failures: stop after this many batches in a row failed.
+
+    Returns:
+        An :class:`IngestReport` accounting for every row: sent, skipped (resume), or
+        failed with its id.
+    """
     if concurrency < 1:
         raise InvalidInputError("must be >= 1", field="concurrency")
     if not 0 < max_bytes <= HARD_MAX_REQUEST_BYTES:
