@@ -332,7 +332,12 @@ def encode_vector_list(
 
 
 def check_matrix(
-    block: npt.NDArray[Any], ids: Sequence[str], start: int, dim: int | None
+    block: npt.NDArray[Any],
+    ids: Sequence[str],
+    start: int,
+    dim: int | None,
+    *,
+    check_finite: bool = True,
 ) -> npt.NDArray[Any]:
     """Validate a 2-D numeric array: shape, dtype, finiteness. Returns it C-contiguous."""
     import numpy as np
@@ -355,7 +360,7 @@ def check_matrix(
         )
     if block.shape[1] == 0:
         raise InvalidInputError("a vector must not be empty", field="data", index=start)
-    if kind == "f":
+    if kind == "f" and check_finite:
         finite = np.isfinite(block).all(axis=1)
         if not finite.all():
             bad = int(np.flatnonzero(~finite)[0])

@@ -558,7 +558,10 @@ def _precheck(
     encoder: ChunkEncoder,
     check_duplicates: bool,
 ) -> None:
-    """Checks that cost little and let an in-memory input fail before anything is sent."""
+    """Checks that cost little and let an in-memory input fail before anything is sent.
+
+    What is checked here for the whole input is not checked again chunk by chunk: the
+    encoder is told (``check_duplicates``, ``check_finite``)."""
     n = _rows_expected(data)
     if n == 0:
         raise InvalidInputError("no rows to ingest", field="data")
@@ -566,14 +569,16 @@ def _precheck(
         for name, values in (("string_ids", ids), ("attributes", attributes)):
             if values is not None and hasattr(values, "__len__") and len(values) != n:
                 raise InvalidInputError(f"{len(values)} entries for {n} vectors", field=name)
-    if check_duplicates and isinstance(ids, Sequence) and len(set(map(str, ids))) != len(ids):
-        seen: set[str] = set()
-        for index, value in enumerate(map(str, ids)):
-            if value in seen:
-                raise InvalidInputError(
-                    "duplicate id", field="string_ids", index=index, row_id=value
-                )
-            seen.add(value)
+    if check_duplicates and isinstance(ids, Sequence):
+        if len(set(map(str, ids))) != len(ids):
+            seen: set[str] = set()
+            for index, value in enumerate(map(str, ids)):
+                if value in seen:
+                    raise InvalidInputError(
+                        "duplicate id", field="string_ids", index=index, row_id=value
+                    )
+                seen.add(value)
+        encoder.check_duplicates = False  # the whole sequence of ids is unique
     if (
         type(data).__module__ == "numpy"
         and getattr(data, "ndim", 0) == 2
@@ -595,3 +600,4 @@ def _precheck(
             raise InvalidInputError(
                 f"vectors have {data.shape[1]} values, the collection {encoder.dim}", field="data"
             )
+        encoder.check_finite = False  # every row was just checked

@@ -86,6 +86,8 @@ class ChunkEncoder:
         id_prefix: generated ids are ``f"{id_prefix}{row_index}"``.
         sparse_format: JSON form of sparse vectors (see ``_encoding.SPARSE_FORMATS``).
         check_duplicates: refuse an id seen earlier in the same input (keeps a set of ids).
+        check_finite: refuse NaN and infinity in arrays (off when the caller checked the
+            whole input already).
     """
 
     dim: int | None = None
@@ -93,6 +95,7 @@ class ChunkEncoder:
     sparse_format: str = "pairs"
     sparse_dim: int = 2**21
     check_duplicates: bool = True
+    check_finite: bool = True
     generated: bool = False
     _seen: set[str] = field(default_factory=set, repr=False)
 
@@ -120,7 +123,9 @@ class ChunkEncoder:
             vec_col = self._encode_sparse(raw, ids)
             dim = None
         elif hasattr(raw.vectors, "ndim") and _module_of(raw.vectors) == "numpy":
-            block = check_matrix(raw.vectors, ids, raw.start, self.dim)
+            block = check_matrix(
+                raw.vectors, ids, raw.start, self.dim, check_finite=self.check_finite
+            )
             vec_col, dim = encode_matrix(block), int(block.shape[1])
         else:
             vec_col, dim = encode_vector_list(raw.vectors, ids, raw.start, self.dim)
