@@ -5,9 +5,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-import ssl
 import struct
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +42,6 @@ METRICS = {
 }
 CSV = b"id,f1,f2,label\na,1.0,2.0,x\nb,3.0,4.0,y\n"
 # One TLS context for the module: building one per httpx client costs ~0.1 s a test.
-SSL_CONTEXT = ssl.create_default_context()
 
 
 def ok(**fields: Any) -> httpx.Response:
@@ -55,21 +52,6 @@ def sent(route: respx.Route) -> dict[str, Any]:
     """The JSON body of the route's last request."""
     body: dict[str, Any] = json.loads(route.calls.last.request.content)
     return body
-
-
-@pytest.fixture
-def mock(base_url: str) -> Iterator[respx.MockRouter]:
-    with respx.mock(base_url=base_url, assert_all_called=False) as router:
-        yield router
-
-
-@pytest.fixture
-async def client(api_key: str, base_url: str) -> AsyncIterator[AsyncVecML]:
-    async with (
-        httpx.AsyncClient(verify=SSL_CONTEXT) as http,
-        AsyncVecML(api_key, base_url=base_url, rate_limit=None, http_client=http) as c,
-    ):
-        yield c
 
 
 # ----------------------------------------------------------------------------- projects

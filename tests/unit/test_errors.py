@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import pickle
 import ssl
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-import respx
 
 from vecml_async import (
     APIError,
@@ -31,12 +30,6 @@ from vecml_async import (
 )
 
 SSL_CONTEXT = ssl.create_default_context()
-
-
-@pytest.fixture
-def mock(base_url: str) -> Iterator[respx.MockRouter]:
-    with respx.mock(base_url=base_url, assert_all_called=False) as router:
-        yield router
 
 
 @pytest.fixture

@@ -67,12 +67,6 @@ def server(base_url: str) -> Iterator[FakeServer]:
         yield fake
 
 
-@pytest.fixture
-async def client(api_key: str, base_url: str) -> AsyncIterator[AsyncVecML]:
-    async with AsyncVecML(api_key, base_url=base_url, rate_limit=None) as c:
-        yield c
-
-
 def vectors(n: int, dim: int = 8, seed: int = 0) -> np.ndarray[Any, Any]:
     return np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
 

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import random
-import ssl
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-import respx
 
 import vecml_async
 from vecml_async import (
@@ -28,7 +26,6 @@ from vecml_async import (
     UploadStatus,
 )
 
-SSL_CONTEXT = ssl.create_default_context()
 METRICS = {
     "accuracy": 0.75,
     "micro_precision": 0.7,
@@ -43,24 +40,6 @@ METRICS = {
 
 def status(state: str, **fields: Any) -> httpx.Response:
     return httpx.Response(200, json={"success": True, "status": state, **fields})
-
-
-@pytest.fixture
-def mock(base_url: str) -> Iterator[respx.MockRouter]:
-    with respx.mock(base_url=base_url, assert_all_called=False) as router:
-        yield router
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(verify=SSL_CONTEXT) as client:
-        yield client
-
-
-@pytest.fixture
-async def client(api_key: str, base_url: str, http) -> AsyncIterator[AsyncVecML]:
-    async with AsyncVecML(api_key, base_url=base_url, rate_limit=None, http_client=http) as c:
-        yield c
 
 
 # ----------------------------------------------------------------------------- outcomes

@@ -5,23 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
-from collections.abc import Iterator
 
 import anyio
 import httpx
 import pytest
-import respx
 
 from vecml_async import AsyncVecML, ClientClosedError
 
 SSL_CONTEXT = ssl.create_default_context()
 OK = {"success": True}
-
-
-@pytest.fixture
-def mock(base_url: str) -> Iterator[respx.MockRouter]:
-    with respx.mock(base_url=base_url, assert_all_called=False) as router:
-        yield router
 
 
 @pytest.fixture

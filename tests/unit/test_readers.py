@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +41,6 @@ def server(base_url: str) -> Iterator[Recorder]:
     with respx.mock(base_url=base_url, assert_all_called=False) as mock:
         mock.post("/add_data_batch").mock(side_effect=recorder)
         yield recorder
-
-
-@pytest.fixture
-async def client(api_key: str, base_url: str) -> AsyncIterator[AsyncVecML]:
-    async with AsyncVecML(api_key, base_url=base_url, rate_limit=None) as c:
-        yield c
 
 
 def write_csv(path: Path, rows: int, gz: bool = False) -> None:

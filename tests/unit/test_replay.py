@@ -3,19 +3,11 @@ request) are replayed only for calls that are safe to repeat."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
 import respx
 
 from vecml_async import AsyncVecML, ConflictError, NotFoundError, TransportError
-
-
-@pytest.fixture
-async def client(api_key: str, base_url: str) -> AsyncIterator[AsyncVecML]:
-    async with AsyncVecML(api_key, base_url=base_url, rate_limit=None) as c:
-        yield c
 
 
 def ok(**fields: object) -> httpx.Response:

@@ -5,14 +5,12 @@ from __future__ import annotations
 import email.utils
 import json
 import random
-import ssl
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import httpx
 import pytest
-import respx
 
 import vecml_async
 from vecml_async import (
@@ -30,7 +28,6 @@ from vecml_async import (
 )
 from vecml_async._transport import parse_retry_after
 
-SSL_CONTEXT = ssl.create_default_context()
 RATE_LIMIT_TEXT = "Request limit reached, please try again later"
 OK = httpx.Response(200, json={"success": True})
 # The client-side limiter is off, so only the retry logic decides the number of attempts.
@@ -54,18 +51,6 @@ class RecordingPolicy(RetryPolicy):
     def delay(self, retry: int, rng: random.Random, retry_after: float | None = None) -> float:
         self.calls.append((retry, retry_after))
         return super().delay(retry, rng, retry_after)
-
-
-@pytest.fixture
-def mock(base_url: str) -> Iterator[respx.MockRouter]:
-    with respx.mock(base_url=base_url, assert_all_called=False) as router:
-        yield router
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(verify=SSL_CONTEXT) as client:
-        yield client
 
 
 @pytest.fixture

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import json
-import ssl
-from collections.abc import AsyncIterator, Iterator
 
-import httpx
 import numpy as np
 import pytest
-import respx
 
 from vecml_async import (
     APIError,
@@ -24,26 +20,7 @@ from vecml_async import (
 )
 from vecml_async._transport import classify, error_class
 
-SSL_CONTEXT = ssl.create_default_context()
 RL = "Request limit reached, please try again later"
-
-
-@pytest.fixture
-def mock(base_url: str) -> Iterator[respx.MockRouter]:
-    with respx.mock(base_url=base_url, assert_all_called=False) as router:
-        yield router
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(verify=SSL_CONTEXT) as client:
-        yield client
-
-
-@pytest.fixture
-async def client(api_key: str, base_url: str, http) -> AsyncIterator[AsyncVecML]:
-    async with AsyncVecML(api_key, base_url=base_url, rate_limit=None, http_client=http) as c:
-        yield c
 
 
 # ----------------------------------------------------------------------------- classify

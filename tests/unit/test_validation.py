@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import gzip
 import math
-import ssl
 import struct
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import pytest
-import respx
 
 from vecml_async import AsyncVecML, ClientClosedError, InvalidInputError
 
-SSL_CONTEXT = ssl.create_default_context()
 CSV = b"a,b\n1,2\n"
 
 Case = Callable[[AsyncVecML, Path], Awaitable[Any]]
@@ -193,21 +189,6 @@ CASES: list[tuple[str, Case, str]] = [
     ("sparse-str-value", batch([{1: "x"}], sparse=True), "data"),
     ("sparse-fractional-index", batch([([0.5], [1.0])], sparse=True), "data"),
 ]
-
-
-@pytest.fixture
-def mock(base_url: str) -> Iterator[respx.MockRouter]:
-    with respx.mock(base_url=base_url, assert_all_called=False) as router:
-        yield router
-
-
-@pytest.fixture
-async def client(api_key: str, base_url: str) -> AsyncIterator[AsyncVecML]:
-    async with (
-        httpx.AsyncClient(verify=SSL_CONTEXT) as http,
-        AsyncVecML(api_key, base_url=base_url, rate_limit=None, http_client=http) as c,
-    ):
-        yield c
 
 
 # Known bugs outside this suite's modules, reported to the owner; strict, so a fix shows up.
