@@ -51,6 +51,9 @@ BaseUrl = Annotated[
     ),
 ]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print one JSON document for scripts.")]
+Project = Annotated[str, typer.Argument(help="Project name.", show_default=False)]
+Collection = Annotated[str, typer.Argument(help="Collection name.", show_default=False)]
+Model = Annotated[str, typer.Argument(help="Model name.", show_default=False)]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 
 

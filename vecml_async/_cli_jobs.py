@@ -16,7 +16,10 @@ import typer
 from vecml_async._cli_common import (
     ApiKey,
     BaseUrl,
+    Collection,
     JsonOut,
+    Model,
+    Project,
     TrainingMode,
     Yes,
     connect,
@@ -48,7 +51,7 @@ class PredictFormat(str, enum.Enum):
 
 
 def train(
-    project: Annotated[str, typer.Argument(help="Project name.")],
+    project: Project,
     collection: Annotated[str, typer.Argument(help="Training collection.")],
     model: Annotated[str, typer.Argument(help="Name of the new model.")],
     task_type: Annotated[TaskType, typer.Option(help="The task.")],
@@ -100,9 +103,9 @@ def train(
 
 
 def predict(
-    project: Annotated[str, typer.Argument(help="Project name.")],
+    project: Project,
     collection: Annotated[str, typer.Argument(help="Collection the model was trained on.")],
-    model: Annotated[str, typer.Argument(help="Model name.")],
+    model: Model,
     dataset: Annotated[str | None, typer.Option(help="Collection to predict on.")] = None,
     file: Annotated[
         Path | None,
@@ -231,8 +234,8 @@ def _print_status(job_id: str, kind: str, status: Any, json_out: bool) -> None:
 
 
 def model_list(
-    project: Annotated[str, typer.Argument(help="Project name.")],
-    collection: Annotated[str, typer.Argument(help="Collection name.")],
+    project: Project,
+    collection: Collection,
     json_out: JsonOut = False,
     api_key: ApiKey = None,
     base_url: BaseUrl = None,
@@ -255,9 +258,9 @@ def model_list(
 
 
 def model_metric(
-    project: Annotated[str, typer.Argument(help="Project name.")],
-    collection: Annotated[str, typer.Argument(help="Collection name.")],
-    model: Annotated[str, typer.Argument(help="Model name.")],
+    project: Project,
+    collection: Collection,
+    model: Model,
     json_out: JsonOut = False,
     api_key: ApiKey = None,
     base_url: BaseUrl = None,
@@ -276,9 +279,9 @@ def model_metric(
 
 
 def model_delete(
-    project: Annotated[str, typer.Argument(help="Project name.")],
-    collection: Annotated[str, typer.Argument(help="Collection name.")],
-    model: Annotated[str, typer.Argument(help="Model name.")],
+    project: Project,
+    collection: Collection,
+    model: Model,
     yes: Yes = False,
     json_out: JsonOut = False,
     api_key: ApiKey = None,

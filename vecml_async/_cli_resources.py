@@ -11,7 +11,16 @@ from typing import Annotated
 
 import typer
 
-from vecml_async._cli_common import ApiKey, BaseUrl, JsonOut, Yes, connect, run
+from vecml_async._cli_common import (
+    ApiKey,
+    BaseUrl,
+    Collection,
+    JsonOut,
+    Project,
+    Yes,
+    connect,
+    run,
+)
 from vecml_async._cli_output import print_done
 
 
@@ -21,7 +30,7 @@ class VectorType(str, enum.Enum):
 
 
 def project_create(
-    name: Annotated[str, typer.Argument(help="Project name.")],
+    name: Project,
     application: Annotated[str, typer.Option(help="Application label.")] = "Machine Learning",
     exist_ok: Annotated[
         bool, typer.Option("--exist-ok", help="An existing project is not an error.")
@@ -41,7 +50,7 @@ def project_create(
 
 
 def project_delete(
-    name: Annotated[str, typer.Argument(help="Project name.")],
+    name: Project,
     missing_ok: Annotated[
         bool, typer.Option("--missing-ok", help="A missing project is not an error.")
     ] = False,
@@ -65,8 +74,8 @@ def project_delete(
 
 
 def collection_init(
-    project: Annotated[str, typer.Argument(help="Project name.")],
-    collection: Annotated[str, typer.Argument(help="Collection name.")],
+    project: Project,
+    collection: Collection,
     dim: Annotated[
         int | None, typer.Option(min=1, help="Vector dimension (needed for dense).")
     ] = None,
