@@ -77,6 +77,18 @@ async def connect(
         yield client
 
 
+def with_client(
+    api_key: str | None, base_url: str | None, action: Callable[[AsyncVecML], Awaitable[T]]
+) -> T:
+    """Open a client, run ``action`` with it, close it: the body of a one-call command."""
+
+    async def go() -> T:
+        async with connect(api_key, base_url) as client:
+            return await action(client)
+
+    return run(go)
+
+
 def csv_list(value: str | None) -> list[str]:
     """``"a, b,,c"`` -> ``["a", "b", "c"]``; None -> ``[]``."""
     return [part.strip() for part in (value or "").split(",") if part.strip()]

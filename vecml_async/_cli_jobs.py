@@ -25,6 +25,7 @@ from vecml_async._cli_common import (
     connect,
     csv_list,
     run,
+    with_client,
 )
 from vecml_async._cli_output import metric_dict, metric_text, print_done, print_json
 from vecml_async.models import TRAINING_MODES
@@ -242,11 +243,9 @@ def model_list(
 ) -> None:
     """List the models of a collection."""
 
-    async def go() -> Any:
-        async with connect(api_key, base_url) as client:
-            return await client.list_automl_model_infos(project, collection)
-
-    infos = run(go)
+    infos = with_client(
+        api_key, base_url, lambda client: client.list_automl_model_infos(project, collection)
+    )
     if json_out:
         print_json([info.model_dump() for info in infos])
         return
@@ -267,11 +266,11 @@ def model_metric(
 ) -> None:
     """Print a model's validation metric."""
 
-    async def go() -> Any:
-        async with connect(api_key, base_url) as client:
-            return await client.get_model_validation_metric(project, collection, model)
-
-    answer = run(go)
+    answer = with_client(
+        api_key,
+        base_url,
+        lambda client: client.get_model_validation_metric(project, collection, model),
+    )
     if json_out:
         print_json({"validation_metric": metric_dict(answer.validation_metric)})
     else:
@@ -291,10 +290,8 @@ def model_delete(
     if not yes:
         typer.confirm(f"Delete model {model} of {project}/{collection}?", abort=True, err=True)
 
-    async def go() -> None:
-        async with connect(api_key, base_url) as client:
-            await client.delete_automl_model(project, collection, model)
-
-    run(go)
+    with_client(
+        api_key, base_url, lambda client: client.delete_automl_model(project, collection, model)
+    )
     fields = {"project": project, "collection": collection, "model": model}
     print_done(json_out, f"model {model} deleted", **fields, status="deleted")

@@ -20,6 +20,7 @@ from vecml_async._cli_common import (
     Yes,
     connect,
     run,
+    with_client,
 )
 from vecml_async._cli_output import print_done
 
@@ -41,11 +42,11 @@ def project_create(
 ) -> None:
     """Create a project."""
 
-    async def go() -> None:
-        async with connect(api_key, base_url) as client:
-            await client.create_project(name, application=application, exist_ok=exist_ok)
-
-    run(go)
+    with_client(
+        api_key,
+        base_url,
+        lambda client: client.create_project(name, application=application, exist_ok=exist_ok),
+    )
     print_done(json_out, f"project {name} ready", project=name, status="ready")
 
 
@@ -65,11 +66,9 @@ def project_delete(
             f"Delete project {name} and all its collections and models?", abort=True, err=True
         )
 
-    async def go() -> None:
-        async with connect(api_key, base_url) as client:
-            await client.delete_project(name, missing_ok=missing_ok)
-
-    run(go)
+    with_client(
+        api_key, base_url, lambda client: client.delete_project(name, missing_ok=missing_ok)
+    )
     print_done(json_out, f"project {name} deleted", project=name, status="deleted")
 
 
