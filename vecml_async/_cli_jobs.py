@@ -28,7 +28,6 @@ from vecml_async._cli_common import (
     with_client,
 )
 from vecml_async._cli_output import metric_dict, metric_text, print_done, print_json
-from vecml_async.models import TRAINING_MODES
 
 
 class TaskType(str, enum.Enum):
@@ -75,8 +74,7 @@ def train(
     """Train an AutoML model on a collection (waits for it by default)."""
 
     async def go() -> tuple[str, Any]:
-        modes = (*TRAINING_MODES, TrainingMode.auto.value)
-        async with connect(api_key, base_url, training_modes=modes) as client:
+        async with connect(api_key, base_url, allow_auto_training_mode=True) as client:
             job = await client.train_automl_model(
                 project,
                 collection,

@@ -96,11 +96,20 @@ async def test_create_project_conflict_raises(client, mock):
     ids=["http-409", "200-envelope"],
 )
 async def test_create_project_exist_ok(client, mock, response):
-    """With exist_ok an existing project (409 or a 200 refusal) returns a non-success answer."""
+    """With exist_ok an existing project (409 or a 200 refusal) is a success that says the
+    project existed."""
     mock.post("/create_project").mock(return_value=response)
     answer = await client.create_project("p", exist_ok=True)
-    assert answer.success is False
-    assert answer.error_message == "Project p already exists"
+    assert answer.success is True
+    assert answer.existed is True
+    assert answer.error_message is None
+
+
+async def test_create_project_new_says_it_did_not_exist(client, mock):
+    """A project that was created reads existed=False."""
+    mock.post("/create_project").mock(return_value=ok())
+    answer = await client.create_project("p", exist_ok=True)
+    assert answer.success is True and answer.existed is False
 
 
 async def test_create_project_exist_ok_other_errors_still_raise(client, mock):
@@ -115,19 +124,21 @@ async def test_delete_project_body(client, mock, api_key):
     route = mock.post("/delete_project").mock(return_value=ok())
     answer = await client.delete_project("p")
     assert sent(route) == {"user_api_key": api_key, "project_name": "p"}
-    assert answer.success is True
+    assert answer.success is True and answer.existed is True
 
 
 async def test_delete_project_missing(client, mock):
-    """A missing project is NotFoundError, or a non-success answer with missing_ok."""
+    """A missing project is NotFoundError, or with missing_ok a success saying it was not
+    there."""
     mock.post("/delete_project").respond(
         404, json={"success": False, "error_message": "Project p does not exist"}
     )
     with pytest.raises(NotFoundError):
         await client.delete_project("p")
     answer = await client.delete_project("p", missing_ok=True)
-    assert answer.success is False
-    assert answer.error_message == "Project p does not exist"
+    assert answer.success is True
+    assert answer.existed is False
+    assert answer.error_message is None
 
 
 async def test_delete_project_forgets_known_dimensions(client, mock):
@@ -181,14 +192,15 @@ async def test_init_dense_needs_dim(client, mock):
 
 
 async def test_init_exist_ok(client, mock):
-    """An existing collection raises ConflictError, or returns non-success with exist_ok."""
+    """An existing collection raises ConflictError, or with exist_ok is a success saying it
+    existed."""
     mock.post("/init").respond(
         409, json={"success": False, "error_message": "Collection c already exists in project p"}
     )
     with pytest.raises(ConflictError):
         await client.init("p", "c", vector_dim=4)
     answer = await client.init("p", "c", vector_dim=4, exist_ok=True)
-    assert answer.success is False
+    assert answer.success is True and answer.existed is True
     assert client.collection_dim("p", "c") == 4
 
 
@@ -360,7 +372,8 @@ async def test_upload_gzip_detected_from_content(client, mock, tmp_path: Path):
 
 
 async def test_upload_bytes_json_with_options(client, mock, api_key):
-    """Bytes need file_format; json sends no has_field_names; column options pass through."""
+    """Bytes need file_format; json sends no has_field_names; column options and extra_body
+    pass through."""
     content = b'[{"string_id": "a", "data": [1, 2], "attributes": {"k": "v"}}]'
     route = mock.post("/upload").mock(return_value=ok(job_id="j"))
     await client.upload(
@@ -373,7 +386,7 @@ async def test_upload_bytes_json_with_options(client, mock, api_key):
         string_id_column="id",
         attribute_columns=["k", 3],
         label_attribute="label",
-        custom_flag=True,
+        extra_body={"custom_flag": True},
     )
     assert sent(route) == {
         "user_api_key": api_key,
@@ -526,7 +539,7 @@ async def test_train_automl_model_all_fields(client, mock, api_key):
 
 
 async def test_train_auto_mode_refused_by_default(client, mock):
-    """training_mode 'auto' is refused unless the client's training_modes includes it."""
+    """training_mode 'auto' is refused unless the client allows it."""
     route = mock.post("/train_automl_model").mock(return_value=ok(job_id="t"))
     with pytest.raises(InvalidInputError) as info:
         await client.train_automl_model(
@@ -537,11 +550,10 @@ async def test_train_auto_mode_refused_by_default(client, mock):
 
 
 async def test_train_auto_mode_allowed_when_configured(api_key, base_url, mock):
-    """With training_modes including 'auto', it is sent as is."""
+    """With allow_auto_training_mode=True, 'auto' is sent as is."""
     route = mock.post("/train_automl_model").mock(return_value=ok(job_id="t"))
-    modes = ("high_speed", "balanced", "high_accuracy", "auto")
     async with AsyncVecML(
-        api_key, base_url=base_url, rate_limit=None, training_modes=modes
+        api_key, base_url=base_url, rate_limit=None, allow_auto_training_mode=True
     ) as client:
         await client.train_automl_model(
             "p", "c", "m", task_type="classification", label_attribute="l", training_mode="auto"

@@ -10,10 +10,15 @@ from pathlib import Path
 import pytest
 
 from vecml_async import InvalidInputError
-from vecml_async._files import load_file, prepare_file
+from vecml_async._files import FilePayload, load_file, prepare_file
 from vecml_async.models import FILE_FORMATS, PREDICT_FILE_FORMATS
 
 CSV = b"f1,f2,label\n1,2,a\n3,4,b\n"
+
+
+def b64(payload: FilePayload) -> bytes:
+    """The file as the server gets it: the base64 pieces, decoded."""
+    return base64.b64decode(b"".join(payload.pieces))
 
 
 def prepare(content: bytes, fmt: str = "csv", compression: str | None = "auto", **kw):  # type: ignore[no-untyped-def]
@@ -54,7 +59,7 @@ async def test_format_from_file_name(tmp_path: Path, name, fmt):
     )
     assert payload.file_format == fmt
     assert payload.compression_type == ("gzip" if name.endswith(".gz") else None)
-    assert base64.b64decode(payload.file_data) == content
+    assert b64(payload) == content
     assert payload.size == len(content)
 
 
@@ -74,7 +79,7 @@ async def test_bytes_like_content(wrap):
     payload = await load_file(
         wrap(CSV), file_format="csv", compression_type="auto", allowed_formats=FILE_FORMATS
     )
-    assert base64.b64decode(payload.file_data) == CSV
+    assert b64(payload) == CSV
 
 
 def test_gzip_auto_detected_and_sent_compressed():
@@ -82,7 +87,7 @@ def test_gzip_auto_detected_and_sent_compressed():
     compressed = gzip.compress(CSV)
     payload = prepare(compressed)
     assert payload.compression_type == "gzip"
-    assert base64.b64decode(payload.file_data) == compressed
+    assert b64(payload) == compressed
 
 
 def test_gzip_explicit():
