@@ -197,7 +197,7 @@ async def demo_client(
         from vecml_async.emulator import serve
 
         async with (
-            serve() as local_url,
+            serve(allow_auto_training_mode=True) as local_url,
             AsyncVecML(
                 "demo-" + secrets.token_hex(8),
                 base_url=local_url,
