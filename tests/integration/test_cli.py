@@ -69,8 +69,9 @@ def ok(*args: str) -> Result:
 
 
 def one_error_line(result: Result) -> str:
-    """The single ``error:`` line on stderr (and no traceback anywhere)."""
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    """The single ``error:`` line on stderr (status lines may come before it; no traceback
+    anywhere)."""
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error")]
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: ")
     assert "Traceback" not in result.output

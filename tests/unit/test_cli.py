@@ -57,8 +57,8 @@ def run(*args: str, input: str | None = None) -> Result:
 
 
 def one_error_line(result: Result) -> str:
-    """The single ``error:`` line on stderr."""
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    """The single ``error:`` line on stderr (status lines may come before it)."""
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error")]
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: ") and "Traceback" not in result.output
     return lines[0]
@@ -383,8 +383,15 @@ def test_ingest_reports_json_and_jobs(api: respx.MockRouter, tmp_path: Path) -> 
     assert first["attributes"] == [{"label": "0"}, {"label": "1"}, {"label": "0"}, {"label": "1"}]
 
 
-def test_ingest_failure_writes_ids_next_to_the_file(api: respx.MockRouter, tmp_path: Path) -> None:
-    """A refused batch: exit 3, its ids in <file>.failed-ids.txt, one error line."""
+def test_ingest_failure_writes_ids_in_the_working_directory(
+    api: respx.MockRouter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refused batch: exit 3, its ids in ./<file>.failed-ids.txt (the working directory,
+    not beside the input, which may be read-only), one error line; nothing had landed, so no
+    --checkpoint hint."""
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
     data = tmp_path / "d.csv"
     data.write_text("id,x\n" + "".join(f"r{i},{i}\n" for i in range(6)))
     api.post("/add_data_batch").respond(
@@ -393,6 +400,8 @@ def test_ingest_failure_writes_ids_next_to_the_file(api: respx.MockRouter, tmp_p
     result = run("ingest", str(data), "-p", "p", "-c", "c", "--id-column", "id")
     assert result.exit_code == ExitCode.INCOMPLETE
     line = one_error_line(result)
-    assert "Collection c not found" in line and "d.csv.failed-ids.txt" in line
-    written = (tmp_path / "d.csv.failed-ids.txt").read_text().split()
+    assert "Collection c not found" in line and str(work / "d.csv.failed-ids.txt") in line
+    assert "--checkpoint" not in line
+    assert not (tmp_path / "d.csv.failed-ids.txt").exists()
+    written = (work / "d.csv.failed-ids.txt").read_text().split()
     assert written == [f"r{i}" for i in range(6)]
