@@ -105,9 +105,7 @@ async def test_upload_needs_an_existing_project(api: Any) -> None:
 async def test_upload_dimension_must_match_the_collection(api: Any) -> None:
     """A file whose width differs from an existing dense collection is refused."""
     await api.collection(dim=3)
-    await api.fail(
-        "upload", 400, **P, file_data=b64(b"a,b\n1,2\n"), file_format="csv", **HEADER
-    )
+    await api.fail("upload", 400, **P, file_data=b64(b"a,b\n1,2\n"), file_format="csv", **HEADER)
 
 
 async def test_csv_needs_has_field_names_unless_lenient(start: Any) -> None:

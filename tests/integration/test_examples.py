@@ -239,9 +239,7 @@ def test_readme_pytest_example_runs_as_printed(tmp_path: Path) -> None:
     (tmp_path / "test_app.py").write_text(readme_file("# test_app.py"), encoding="utf-8")
     (tmp_path / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
     env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("VECML_", "PYTEST_", "PYTHONPATH"))
+        k: v for k, v in os.environ.items() if not k.startswith(("VECML_", "PYTEST_", "PYTHONPATH"))
     }
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
