@@ -54,6 +54,17 @@ def test_quickstart() -> None:
     assert "100 predictions; metric: accuracy=" in out
 
 
+def test_observed_automl_flow() -> None:
+    """observed_automl.py uploads features, attaches labels, trains and ranks the features:
+    Fare and Sex (what survival depends on) come first."""
+    out = run_example("observed_automl.py")
+    assert "validation metric: accuracy=" in out
+    ranked = [line.split()[1].rstrip(":") for line in out.splitlines()
+              if line.startswith("importance ")]  # fmt: skip
+    assert set(ranked) == {"vector[0]", "vector[1]", "vector[2]", "Sex"}
+    assert set(ranked[:2]) == {"vector[1]", "Sex"}
+
+
 def test_train_and_predict_next_to_scikit_learn() -> None:
     """train_and_predict.py prints the service's metrics next to a baseline, and they agree
     roughly (same split, reasonable models)."""

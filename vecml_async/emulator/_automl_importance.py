@@ -2,7 +2,7 @@
 
 VecML does not document the endpoint; third-party code reads a list of ``{"feature",
 "importance"}``. The emulator answers with permutation importance measured on a small sample
-of the training rows kept with the model (:data:`SAMPLE_ROWS`): for each feature, the drop in
+of the training rows kept with the model (``automl.SAMPLE_ROWS``): for each feature, the drop in
 accuracy (classification) or the rise in MSE (regression) when that feature's values are
 shuffled between the rows. Features are the vector components, named ``vector[j]``, and the
 categorical attributes, by name (all their one-hot columns are shuffled together). Drops below
@@ -25,20 +25,10 @@ from vecml_async.emulator import _automl_models as models
 if TYPE_CHECKING:
     from vecml_async.emulator.automl import TrainedModel
 
-__all__ = ["MAX_SPARSE_FEATURES", "SAMPLE_ROWS", "feature_importance", "sample_rows"]
+__all__ = ["MAX_SPARSE_FEATURES", "feature_importance"]
 
-#: Training rows kept with a model to measure importance on.
-SAMPLE_ROWS = 128
 #: Components of a sparse collection evaluated (the most often non-zero in the sample).
 MAX_SPARSE_FEATURES = 256
-
-
-def sample_rows(n: int, seed: int) -> NDArray[np.intp]:
-    """Indices of the (at most :data:`SAMPLE_ROWS`) rows kept, sorted, seeded."""
-    if n <= SAMPLE_ROWS:
-        return np.arange(n, dtype=np.intp)
-    rng = np.random.default_rng(seed)
-    return np.sort(rng.choice(n, size=SAMPLE_ROWS, replace=False)).astype(np.intp)
 
 
 def _score(model: TrainedModel, X: Any, attributes: Sequence[Mapping[str, str]], y: Any) -> float:

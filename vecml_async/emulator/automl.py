@@ -37,7 +37,6 @@ from scipy.sparse import issparse
 
 from vecml_async.emulator import _automl_models as models
 from vecml_async.emulator._automl_features import FeatureMap, Matrix, as_matrix, fit_feature_map
-from vecml_async.emulator._automl_importance import sample_rows
 from vecml_async.emulator._automl_models import CLASSIFICATION_METRIC_KEYS
 from vecml_async.models import ALL_TRAINING_MODES, TASK_TYPES
 
@@ -55,6 +54,9 @@ __all__ = [
 
 #: Every mode this module trains (``auto`` as ``balanced``); the server decides which it takes.
 TRAINING_MODES = ALL_TRAINING_MODES
+
+#: Training rows kept with a model, to measure feature importance on.
+SAMPLE_ROWS = 128
 
 Metric: TypeAlias = dict[str, float] | float
 Attributes: TypeAlias = Sequence[Mapping[str, str]]
@@ -363,6 +365,14 @@ def _train(
 
 
 _T = TypeVar("_T")
+
+
+def sample_rows(n: int, seed: int) -> NDArray[np.intp]:
+    """Indices of the (at most :data:`SAMPLE_ROWS`) rows kept with a model, sorted, seeded."""
+    if n <= SAMPLE_ROWS:
+        return np.arange(n, dtype=np.intp)
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n, size=SAMPLE_ROWS, replace=False)).astype(np.intp)
 
 
 def _select(scored: list[tuple[str, _T, Metric]]) -> tuple[str, _T, Metric]:
