@@ -206,8 +206,9 @@ def test_job_wait_json_keeps_stdout_clean(served: tuple[str, Emulator], tmp_path
 
 
 def test_emulator_stops_within_two_seconds_while_training(tmp_path: Path) -> None:
-    """vecml-async emulator: Ctrl-C while a long training job runs stops the server
-    promptly (the training thread does not keep the process alive)."""
+    """vecml-async emulator: Ctrl-C while a long training job runs stops it within 2 s (in
+    one process, the training thread could hold off the signal handler for seconds under
+    load; the command's own process sees Ctrl-C at once and ends the server in time)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("VECML_")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "vecml_async.cli", "emulator", "--port", "0"],

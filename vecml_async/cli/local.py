@@ -3,7 +3,8 @@
 ``demo`` runs VecML's AutoML example at scale (:mod:`vecml_async._demo`), on the embedded
 emulator unless a key or base URL points it at a server. ``emulator`` is
 ``python -m vecml_async.emulator`` under this command's name: the same options, checked here
-first so a bad one is one ``error:`` line like any other command's.
+first so a bad one is one ``error:`` line like any other command's; it serves in a child
+process that Ctrl-C stops within 2 s, even during a training job (see ``_supervise``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from vecml_async.cli._output import (
     remember_key,
     rich_console,
 )
+from vecml_async.cli._supervise import run_emulator
 from vecml_async.models import TrainingMode
 
 #: The program name the emulator's parser shows under this command.
@@ -175,4 +177,4 @@ def emulator(ctx: typer.Context) -> None:
         "works unless --api-key limits them. Ctrl-C stops it.",
         err=True,
     )
-    raise typer.Exit(command.main(args, prog=EMULATOR_PROG))
+    raise typer.Exit(run_emulator(args, EMULATOR_PROG))

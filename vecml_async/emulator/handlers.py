@@ -172,7 +172,6 @@ async def parse_inline_file(
     compression = opt_str(fields, "compression_type")
     if compression not in (None, "gzip"):
         raise bad(f"Unknown compression_type '{compression}'; only 'gzip' is supported")
-    header = has_field_names(ctx, fields, file_format)
     await preload("vecml_async.emulator.formats")
     from vecml_async.emulator import formats
 
@@ -180,6 +179,7 @@ async def parse_inline_file(
         data = formats.decode_base64(encoded)
     except formats.FileFormatError as err:
         raise bad(str(err)) from None
+    header = has_field_names(ctx, fields, file_format)  # after the encoding: what is sent first
     parse = functools.partial(
         formats.parse_file,
         data,
