@@ -20,6 +20,7 @@ from vecml_async._config import (
 )
 from vecml_async._ingest import IngestProgress
 from vecml_async._jobs import Job, TrainingJob, UploadJob
+from vecml_async._observed_models import FeatureImportance
 from vecml_async._report import BatchFailure, IngestReport
 from vecml_async._version import __version__
 from vecml_async.errors import (
@@ -58,6 +59,7 @@ __all__ = [
     "ClassificationMetrics",
     "ClientClosedError",
     "ConflictError",
+    "FeatureImportance",
     "IngestError",
     "IngestProgress",
     "IngestReport",

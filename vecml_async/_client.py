@@ -1,4 +1,4 @@
-"""``AsyncVecML``: the client. One method per documented endpoint, plus ``ingest``.
+"""``AsyncVecML``: the client. One method per endpoint, plus ``ingest`` and ``with_options``.
 
 One client holds one connection pool and one rate limiter; share it between any number of
 tasks of one event loop (for example, open it in a FastAPI lifespan). Use ``async with`` or
@@ -7,15 +7,15 @@ call ``aclose()``.
 
 from __future__ import annotations
 
-import asyncio
+import copy
 import dataclasses
 import os
-from collections.abc import Collection, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
-
-from pydantic import BaseModel, ValidationError
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from vecml_async._batching import Batch, Batcher, Envelope
+from vecml_async._client_automl import AutoMLEndpoints, FileInput, csv_header
+from vecml_async._client_core import CallOptions, build_request, parse_answer
 from vecml_async._config import (
     API_KEY_ENV,
     BASE_URL_ENV,
@@ -27,38 +27,27 @@ from vecml_async._config import (
 )
 from vecml_async._files import load_file
 from vecml_async._ingest import ingest as _ingest
-from vecml_async._jobs import TrainingJob, UploadJob
+from vecml_async._jobs import UploadJob
 from vecml_async._limiter import RateLimiter
 from vecml_async._redact import Secret
 from vecml_async._sources import ChunkEncoder, RawChunk
 from vecml_async._transport import Transport
 from vecml_async.errors import (
-    APIError,
-    ClientClosedError,
     ConflictError,
     InvalidInputError,
     NotFoundError,
 )
 from vecml_async.models import (
     FILE_FORMATS,
-    PREDICT_FILE_FORMATS,
-    TRAINING_MODES,
     VECTOR_TYPES,
     APIResponse,
-    CollectionRequest,
+    CompressionType,
     CreateProjectRequest,
     DeleteProjectRequest,
+    FileFormat,
     InitRequest,
     JobStartedResponse,
-    JobStatusRequest,
-    ModelInfo,
-    ModelInfosResponse,
-    ModelRequest,
-    PredictResponse,
-    TrainingStatus,
-    TrainRequest,
-    UploadStatus,
-    ValidationMetricResponse,
+    VectorType,
     check_choice,
     check_name,
 )
@@ -67,42 +56,26 @@ if TYPE_CHECKING:
     import httpx
 
 
-ModelT = TypeVar("ModelT", bound=BaseModel)
 _UNSET: Any = object()
+# The name the ingest methods below know this helper by.
+_parse = parse_answer
 
 
-def _build(model: type[ModelT], **fields: Any) -> ModelT:
-    """A request model, with pydantic's errors turned into :class:`InvalidInputError`."""
-    try:
-        return model(**fields)
-    except ValidationError as err:
-        first = err.errors()[0]
-        cause = first.get("ctx", {}).get("error")
-        if isinstance(cause, InvalidInputError):
-            raise cause from None
-        field = ".".join(str(part) for part in first["loc"]) or model.__name__
-        raise InvalidInputError(first["msg"], field=field) from None
+def _make_limiter(rate_limit: float | RateLimitPolicy | None) -> RateLimiter:
+    """The limiter for a ``rate_limit=`` value (calls/s, a policy, or ``None``)."""
+    if isinstance(rate_limit, RateLimitPolicy):
+        return RateLimiter(rate_limit)
+    return RateLimiter(RateLimitPolicy(calls_per_second=rate_limit))
 
 
-def _parse(model: type[ModelT], answer: Mapping[str, Any], endpoint: str) -> ModelT:
-    """A response model; an answer of an unexpected shape is an :class:`APIError`.
-
-    The server said yes (2xx, not ``"success": false``) but not in the documented form; the
-    pydantic error is summarised without the input values (they may echo the key).
-    """
-    try:
-        return model.model_validate(answer)
-    except ValidationError as err:
-        first = err.errors(include_url=False, include_input=False, include_context=False)[0]
-        where = ".".join(str(part) for part in first["loc"]) or model.__name__
-        raise APIError(
-            f"unexpected answer: {where}: {first['msg']} ({err.error_count()} problem(s))",
-            endpoint=endpoint,
-            status_code=200,
-        ) from None
+def _existed(answer: APIResponse | None, existed: bool) -> APIResponse:
+    """A success answer saying whether the project or collection existed before the call."""
+    fields = answer.model_dump() if answer is not None else {}
+    fields.update(success=True, existed=existed)
+    return APIResponse.model_validate(fields)
 
 
-class AsyncVecML:
+class AsyncVecML(AutoMLEndpoints):
     """Async client of the VecML REST API.
 
     Args:
@@ -116,9 +89,13 @@ class AsyncVecML:
             for no client-side ceiling (the client still slows down when the server refuses).
         http_client: an ``httpx.AsyncClient`` to use instead of the client's own (it is not
             closed by ``aclose()``).
-        training_modes: the ``training_mode`` values accepted before sending; add ``"auto"``
-            if your server takes it (it appears in one VecML example, not in the list).
+        allow_auto_training_mode: accept ``training_mode="auto"`` (it appears in one VecML
+            example request, not in the documented list); refused before sending otherwise.
         max_connections: size of the connection pool.
+
+    Every endpoint method also takes the per-call options ``timeout=`` (seconds per
+    attempt), ``extra_body=`` (more JSON fields) and ``extra_headers=``;
+    :meth:`with_options` makes a client with other defaults on the same connection pool.
     """
 
     def __init__(
@@ -132,7 +109,7 @@ class AsyncVecML:
         poll: PollPolicy | None = None,
         rate_limit: float | RateLimitPolicy | None = _UNSET,
         http_client: httpx.AsyncClient | None = None,
-        training_modes: Collection[str] = TRAINING_MODES,
+        allow_auto_training_mode: bool = False,
         max_connections: int = 64,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
@@ -147,36 +124,27 @@ class AsyncVecML:
         retry = retry or RetryPolicy()
         if max_retries is not None:
             retry = dataclasses.replace(retry, max_retries=max_retries)
-        if rate_limit is _UNSET:
-            limit = RateLimitPolicy()
-        elif isinstance(rate_limit, RateLimitPolicy):
-            limit = rate_limit
-        else:
-            limit = RateLimitPolicy(calls_per_second=rate_limit)
         self._key = Secret(key)
         self.base_url = url.rstrip("/")
         self.poll = poll or PollPolicy()
-        self.training_modes = tuple(training_modes)
-        self.limiter = RateLimiter(limit)
+        self._allow_auto_training_mode = bool(allow_auto_training_mode)
+        self._limiter = _make_limiter(RateLimitPolicy() if rate_limit is _UNSET else rate_limit)
         self._transport = Transport(
             base_url=self.base_url,
             api_key=self._key,
             timeout=timeout,
             retry=retry,
-            limiter=self.limiter,
+            limiter=self._limiter,
             http_client=http_client,
             max_connections=max_connections,
         )
+        self._root = self
         self._closed = False
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop = None
         # (project, collection) -> (vector_type, dim), learnt from init() calls.
         self._collections: dict[tuple[str, str], tuple[str, int | None]] = {}
 
     # ------------------------------------------------------------------ lifecycle
-
-    def __repr__(self) -> str:
-        state = "closed" if self._closed else "open"
-        return f"AsyncVecML(base_url={self.base_url!r}, {state})"
 
     async def __aenter__(self) -> AsyncVecML:
         self._check_open()
@@ -185,33 +153,39 @@ class AsyncVecML:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
-    async def aclose(self) -> None:
-        """Close the connection pool. Calls made afterwards raise :class:`ClientClosedError`."""
-        if not self._closed:
-            self._closed = True
-            await self._transport.aclose()
+    def with_options(
+        self,
+        *,
+        timeout: float = _UNSET,
+        max_retries: int = _UNSET,
+        rate_limit: float | RateLimitPolicy | None = _UNSET,
+    ) -> AsyncVecML:
+        """A client like this one with some options changed, sharing its connection pool.
 
-    @property
-    def closed(self) -> bool:
-        return self._closed
+        ``timeout`` (seconds per attempt) and ``max_retries`` apply to the new client's calls;
+        without ``rate_limit`` it shares this client's rate limiter (one budget for both),
+        with it, it gets a limiter of its own. It shares the pool, the collections learnt
+        from ``init``, the key and the poll policy. Closing it closes only it; closing the
+        client the pool belongs to closes both.
 
-    def _check_open(self) -> None:
-        if self._closed:
-            raise ClientClosedError("this AsyncVecML client is closed")
-        loop = _running_asyncio_loop()
-        if self._loop is None:
-            self._loop = loop
-        elif self._loop is not loop:
-            raise RuntimeError(
-                "this AsyncVecML client was first used on another event loop; "
-                "create one client per event loop"
-            )
-
-    @property
-    def transport(self) -> Transport:
-        """The transport (used by the ingestion pipeline)."""
+        >>> fast = client.with_options(timeout=5, max_retries=0)
+        """
         self._check_open()
-        return self._transport
+        changes: dict[str, Any] = {}
+        if timeout is not _UNSET:
+            changes["timeout"] = CallOptions(timeout=timeout).timeout
+        if max_retries is not _UNSET:
+            if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+                raise InvalidInputError(
+                    f"must be an integer >= 0, got {max_retries!r}", field="max_retries"
+                )
+            changes["retry"] = dataclasses.replace(self._transport.retry, max_retries=max_retries)
+        clone = copy.copy(self)
+        if rate_limit is not _UNSET:
+            clone._limiter = changes["limiter"] = _make_limiter(rate_limit)
+        clone._transport = self._transport.derive(**changes)
+        clone._closed = False
+        return clone
 
     def _envelope(self, project_name: str, collection_name: str) -> Envelope:
         return Envelope.create(self._key.get(), project_name, collection_name)
@@ -225,67 +199,57 @@ class AsyncVecML:
         known = self._collections.get((project_name, collection_name))
         return known[0] if known else None
 
-    async def _post(
-        self,
-        endpoint: str,
-        request: BaseModel | Mapping[str, Any],
-        *,
-        idempotent: bool = True,
-        done_if: type[APIError] | None = None,
-    ) -> dict[str, Any]:
-        """Send one request; see :meth:`Transport.send` for ``idempotent`` and ``done_if``."""
-        self._check_open()
-        fields = (
-            request.model_dump(exclude_none=True) if isinstance(request, BaseModel) else request
-        )
-        body = self._transport.encode(fields)
-        return await self._transport.send(endpoint, body, idempotent=idempotent, done_if=done_if)
-
-    # ------------------------------------------------------------------ escape hatch
-
-    async def call(self, endpoint: str, **fields: Any) -> dict[str, Any]:
-        """POST to any endpoint (e.g. ones VecML adds later) and return the JSON answer.
-
-        The key is added for you; failures raise the same errors as the named methods.
-        """
-        if not endpoint.isascii() or not endpoint.replace("_", "").isalnum():
-            raise InvalidInputError(f"{endpoint!r} is not an endpoint name", field="endpoint")
-        return await self._post(endpoint, fields)
-
     # ------------------------------------------------------------------ projects
 
     async def create_project(
-        self, project_name: str, *, application: str = "Machine Learning", exist_ok: bool = False
+        self,
+        project_name: str,
+        *,
+        application: str = "Machine Learning",
+        exist_ok: bool = False,
+        timeout: float | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> APIResponse:
-        """``/create_project``. With ``exist_ok``, an existing project is not an error."""
-        request = _build(CreateProjectRequest, project_name=project_name, application=application)
+        """``/create_project``. The answer's ``existed`` says whether the project was there
+        before; with ``exist_ok``, an existing project is a success (``existed=True``)
+        instead of a :class:`ConflictError`."""
+        options = CallOptions(timeout, extra_body, extra_headers)
+        request = build_request(
+            CreateProjectRequest, project_name=project_name, application=application
+        )
         try:
-            return _parse(
-                APIResponse,
-                await self._post("create_project", request, done_if=ConflictError),
-                "create_project",
-            )
-        except ConflictError as err:
+            answer = await self._post("create_project", request, options, done_if=ConflictError)
+        except ConflictError:
             if not exist_ok:
                 raise
-            return APIResponse(success=False, error_message=err.message)
+            return _existed(None, True)
+        return _existed(parse_answer(APIResponse, answer, "create_project"), False)
 
-    async def delete_project(self, project_name: str, *, missing_ok: bool = False) -> APIResponse:
-        """``/delete_project`` (and everything in it). With ``missing_ok``, a missing project
-        is not an error."""
-        request = _build(DeleteProjectRequest, project_name=project_name)
+    async def delete_project(
+        self,
+        project_name: str,
+        *,
+        missing_ok: bool = False,
+        timeout: float | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> APIResponse:
+        """``/delete_project`` (and everything in it). The answer's ``existed`` says whether
+        there was a project to delete; with ``missing_ok``, a missing project is a success
+        (``existed=False``) instead of a :class:`NotFoundError`."""
+        options = CallOptions(timeout, extra_body, extra_headers)
+        request = build_request(DeleteProjectRequest, project_name=project_name)
         try:
-            answer = _parse(
-                APIResponse,
-                await self._post("delete_project", request, done_if=NotFoundError),
-                "delete_project",
-            )
-        except NotFoundError as err:
+            answer = await self._post("delete_project", request, options, done_if=NotFoundError)
+        except NotFoundError:
             if not missing_ok:
                 raise
-            answer = APIResponse(success=False, error_message=err.message)
+            result = _existed(None, False)
+        else:
+            result = _existed(parse_answer(APIResponse, answer, "delete_project"), True)
         self._collections = {k: v for k, v in self._collections.items() if k[0] != project_name}
-        return answer
+        return result
 
     # ------------------------------------------------------------------ collections
 
@@ -294,15 +258,22 @@ class AsyncVecML:
         project_name: str,
         collection_name: str,
         *,
-        vector_type: str = "dense",
+        vector_type: VectorType = "dense",
         vector_dim: int | None = None,
         exist_ok: bool = False,
+        timeout: float | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> APIResponse:
-        """``/init``: create an empty collection. Dense collections need ``vector_dim``."""
+        """``/init``: create an empty collection. Dense collections need ``vector_dim``.
+
+        The answer's ``existed`` says whether the collection was there before; with
+        ``exist_ok``, an existing one is a success (``existed=True``)."""
         check_choice(vector_type, VECTOR_TYPES, "vector_type")
         if vector_type != "sparse" and vector_dim is None:
             raise InvalidInputError("a dense collection needs vector_dim", field="vector_dim")
-        request = _build(
+        options = CallOptions(timeout, extra_body, extra_headers)
+        request = build_request(
             InitRequest,
             project_name=project_name,
             collection_name=collection_name,
@@ -310,15 +281,15 @@ class AsyncVecML:
             vector_dim=vector_dim,
         )
         try:
-            answer = _parse(
-                APIResponse, await self._post("init", request, done_if=ConflictError), "init"
-            )
-        except ConflictError as err:
+            answer = await self._post("init", request, options, done_if=ConflictError)
+        except ConflictError:
             if not exist_ok:
                 raise
-            answer = APIResponse(success=False, error_message=err.message)
+            result = _existed(None, True)
+        else:
+            result = _existed(parse_answer(APIResponse, answer, "init"), False)
         self._collections[(project_name, collection_name)] = (vector_type, vector_dim)
-        return answer
+        return result
 
     def _encoder(
         self, project_name: str, collection_name: str, vector_dim: int | None, sparse: bool | None
@@ -440,25 +411,29 @@ class AsyncVecML:
         self,
         project_name: str,
         collection_name: str,
-        file: str | os.PathLike[str] | bytes,
+        file: FileInput,
         *,
-        file_format: str | None = None,
+        file_format: FileFormat | None = None,
         has_field_names: bool | None = None,
-        compression_type: str | None = "auto",
-        vector_type: str | None = None,
+        compression_type: CompressionType | None = "auto",
+        vector_type: VectorType | None = None,
         vector_dim: int | None = None,
         string_id_column: str | int | None = None,
         attribute_columns: Sequence[str | int] | None = None,
         label_attribute: str | None = None,
-        **extra_fields: Any,
+        timeout: float | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> UploadJob:
         """``/upload``: add a data file (csv, json, libsvm or binary) to a collection.
 
         The collection is created when it does not exist. ``file`` is a path (format from the
         name when ``file_format`` is not given) or bytes. ``compression_type="auto"`` detects
-        gzip. The column options and ``**extra_fields`` are sent as given: VecML does not
-        document how a file names its id, label and attribute columns (see the README for
-        the conventions of the local emulator).
+        gzip. A file too large for the request cap once in base64 is refused from its size,
+        before it is read; the body is built in pieces (no copy of the whole file beside its
+        base64 text). The column options are sent as given: VecML does not document how a
+        file names its id, label and attribute columns (see the README for the conventions of
+        the local emulator); ``extra_body`` sends any other field.
         """
         check_name(project_name, "project_name")
         check_name(collection_name, "collection_name")
@@ -470,6 +445,7 @@ class AsyncVecML:
             raise InvalidInputError(
                 f"must be a positive integer, got {vector_dim!r}", field="vector_dim"
             )
+        options = CallOptions(timeout, extra_body, extra_headers)
         payload = await load_file(
             file,
             file_format=file_format,
@@ -479,210 +455,25 @@ class AsyncVecML:
         fields: dict[str, Any] = {
             "project_name": project_name,
             "collection_name": collection_name,
-            "file_data": payload.file_data,
             "file_format": payload.file_format,
             "compression_type": payload.compression_type,
-            "has_field_names": _csv_header(payload.file_format, has_field_names),
+            "has_field_names": csv_header(payload.file_format, has_field_names),
             "vector_type": vector_type,
             "vector_dim": vector_dim,
             "string_id_column": string_id_column,
             "attribute_columns": list(attribute_columns) if attribute_columns else None,
             "label_attribute": label_attribute,
-            **extra_fields,
         }
-        answer = _parse(
-            JobStartedResponse,
-            await self._post(
-                "upload", {k: v for k, v in fields.items() if v is not None}, idempotent=False
-            ),
-            "upload",
+        answer = await self._post_file(
+            "upload", fields, "file_data", payload, options, idempotent=False
         )
-        return self.upload_job(answer.job_id)
-
-    # ------------------------------------------------------------------ jobs
-
-    async def get_upload_data_status(self, job_id: str) -> UploadStatus:
-        """``/get_upload_data_status``: the status of an upload job, polled once."""
-        request = _build(JobStatusRequest, job_id=job_id)
-        return _parse(
-            UploadStatus,
-            await self._post("get_upload_data_status", request),
-            "get_upload_data_status",
-        )
-
-    async def get_automl_training_status(self, job_id: str) -> TrainingStatus:
-        """``/get_automl_training_status``: the status of a training job, polled once."""
-        request = _build(JobStatusRequest, job_id=job_id)
-        return _parse(
-            TrainingStatus,
-            await self._post("get_automl_training_status", request),
-            "get_automl_training_status",
-        )
-
-    def upload_job(self, job_id: str) -> UploadJob:
-        """A handle on an existing upload job, from its id (e.g. stored by another process)."""
-        _build(JobStatusRequest, job_id=job_id)
-        return UploadJob(
-            job_id,
-            self.get_upload_data_status,
-            self.poll,
-            self.poll.upload_timeout,
-            redact=self._key.redact,
-        )
-
-    def training_job(self, job_id: str) -> TrainingJob:
-        """A handle on an existing training job, from its id."""
-        _build(JobStatusRequest, job_id=job_id)
-        return TrainingJob(
-            job_id,
-            self.get_automl_training_status,
-            self.poll,
-            self.poll.training_timeout,
-            redact=self._key.redact,
-        )
-
-    # ------------------------------------------------------------------ AutoML
-
-    async def train_automl_model(
-        self,
-        project_name: str,
-        collection_name: str,
-        model_name: str,
-        *,
-        task_type: str,
-        label_attribute: str,
-        training_mode: str = "balanced",
-        categorical_features: Sequence[str] | None = None,
-        validation_dataset: str | None = None,
-    ) -> TrainingJob:
-        """``/train_automl_model``: start training; ``await`` the returned job for the
-        validation metric. Upload jobs of the collection should be finished first."""
-        check_choice(training_mode, self.training_modes, "training_mode")
-        check_choice(task_type, ("classification", "regression"), "task_type")
-        if isinstance(categorical_features, str):
-            raise InvalidInputError(
-                "categorical_features is a list of attribute names", field="categorical_features"
-            )
-        request = _build(
-            TrainRequest,
-            project_name=project_name,
-            collection_name=collection_name,
-            model_name=model_name,
-            training_mode=training_mode,
-            task_type=task_type,
-            label_attribute=label_attribute,
-            categorical_features=list(categorical_features) if categorical_features else None,
-            validation_dataset=validation_dataset,
-        )
-        answer = _parse(
-            JobStartedResponse,
-            await self._post("train_automl_model", request, idempotent=False),
-            "train_automl_model",
-        )
-        return self.training_job(answer.job_id)
-
-    async def automl_predict(
-        self,
-        project_name: str,
-        collection_name: str,
-        model_name: str,
-        *,
-        prediction_dataset: str | None = None,
-        file: str | os.PathLike[str] | bytes | None = None,
-        file_format: str | None = None,
-        has_field_names: bool | None = None,
-        compression_type: str | None = "auto",
-    ) -> PredictResponse:
-        """``/automl_predict`` on a collection (``prediction_dataset``) or on an inline
-        ``file`` (csv, json or libsvm; gzip detected). ``collection_name`` is the collection
-        the model was trained on. Give exactly one of ``prediction_dataset`` and ``file``."""
-        request = _model_request(project_name, collection_name, model_name)
-        if (prediction_dataset is None) == (file is None):
-            raise InvalidInputError(
-                "give exactly one of prediction_dataset and file", field="prediction_dataset"
-            )
-        fields = request.fields()
-        if prediction_dataset is not None:
-            fields["prediction_dataset"] = check_name(prediction_dataset, "prediction_dataset")
-        else:
-            assert file is not None
-            payload = await load_file(
-                file,
-                file_format=file_format,
-                compression_type=compression_type,
-                allowed_formats=PREDICT_FILE_FORMATS,
-            )
-            fields["file_data"] = payload.file_data
-            fields["file_format"] = payload.file_format
-            if payload.file_format == "csv":
-                fields["has_field_names"] = _csv_header("csv", has_field_names)
-            if payload.compression_type:
-                fields["compression_type"] = payload.compression_type
-        return _parse(PredictResponse, await self._post("automl_predict", fields), "automl_predict")
-
-    async def delete_automl_model(
-        self, project_name: str, collection_name: str, model_name: str
-    ) -> APIResponse:
-        """``/delete_automl_model`` (irreversible)."""
-        request = _model_request(project_name, collection_name, model_name)
-        return _parse(
-            APIResponse,
-            await self._post("delete_automl_model", request, done_if=NotFoundError),
-            "delete_automl_model",
-        )
-
-    async def get_model_validation_metric(
-        self, project_name: str, collection_name: str, model_name: str
-    ) -> ValidationMetricResponse:
-        """``/get_model_validation_metric``: classification metrics, or a regression MSE."""
-        request = _model_request(project_name, collection_name, model_name)
-        return _parse(
-            ValidationMetricResponse,
-            await self._post("get_model_validation_metric", request),
-            "get_model_validation_metric",
-        )
-
-    async def list_automl_model_infos(
-        self, project_name: str, collection_name: str
-    ) -> list[ModelInfo]:
-        """``/list_automl_model_infos``: the models of a collection."""
-        request = _build(
-            CollectionRequest, project_name=project_name, collection_name=collection_name
-        )
-        answer = await self._post("list_automl_model_infos", request)
-        return _parse(ModelInfosResponse, answer, "list_automl_model_infos").model_infos
+        return self.upload_job(parse_answer(JobStartedResponse, answer, "upload").job_id)
 
     # ------------------------------------------------------------------ ingestion
 
     # ``await client.ingest(project, collection, data, ...)``: the pipeline function itself
     # is the method (one signature, one docstring; ``help(AsyncVecML.ingest)`` shows it).
     ingest = _ingest
-
-
-def _running_asyncio_loop() -> asyncio.AbstractEventLoop:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        raise RuntimeError(
-            "AsyncVecML runs on asyncio and found no running asyncio event loop "
-            "(call it from 'async def' code run by asyncio.run(), not from trio or a thread)"
-        ) from None
-
-
-def _model_request(project_name: str, collection_name: str, model_name: str) -> ModelRequest:
-    return _build(
-        ModelRequest,
-        project_name=project_name,
-        collection_name=collection_name,
-        model_name=model_name,
-    )
-
-
-def _csv_header(file_format: str, has_field_names: bool | None) -> bool | None:
-    """``has_field_names`` is required for CSV by the docs; default it to ``True`` there."""
-    if file_format != "csv":
-        return None
-    return True if has_field_names is None else has_field_names
 
 
 def _raw_json(fragment: bytes) -> Any:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from vecml_async._client import AsyncVecML
 from vecml_async._config import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL, PollPolicy
 from vecml_async.errors import InvalidInputError
-from vecml_async.models import TRAINING_MODES, ClassificationMetrics
+from vecml_async.models import ALL_TRAINING_MODES, ClassificationMetrics, TrainingMode
 
 if TYPE_CHECKING:
     import numpy as np
@@ -43,8 +43,6 @@ PREDICTION_COLLECTION = "prediction_data"
 MODEL_NAME = "model1"
 #: Polls start fast (the emulator's jobs take milliseconds) and back off to one second.
 DEMO_POLL = PollPolicy(initial_interval=0.05, max_interval=1.0)
-#: ``auto`` appears in VecML's example request; the demo accepts it next to the listed modes.
-DEMO_TRAINING_MODES = (*TRAINING_MODES, "auto")
 #: Upper bound on rows x dim (floats held in memory by the generated dataset: 1 GiB).
 MAX_FLOATS = 1 << 28
 
@@ -60,7 +58,9 @@ class DemoOptions:
         dim: vector dimension of both collections.
         prediction_rows: rows of the prediction collection.
         project: the project; it is DELETED first if it exists, then created.
-        training_mode: ``high_speed`` (the example's), ``balanced`` or ``high_accuracy``.
+        training_mode: ``high_speed`` (the example's), ``balanced``, ``high_accuracy``, or
+            ``auto`` (in VecML's example request, not in its documented list; the demo's
+            client allows it).
         seed: seed of the training rows (the prediction rows use ``seed + 1``).
         concurrency: concurrent ``add_data_batch`` requests.
         cleanup: delete the project at the end.
@@ -70,7 +70,7 @@ class DemoOptions:
     dim: int = 64
     prediction_rows: int = 2_000
     project: str = "vecml_async_demo"
-    training_mode: str = "high_speed"
+    training_mode: TrainingMode = "high_speed"
     seed: int = 2025
     concurrency: int = 4
     cleanup: bool = False
@@ -90,9 +90,9 @@ class DemoOptions:
             )
         if self.concurrency < 1:
             raise InvalidInputError("must be >= 1", field="concurrency")
-        if self.training_mode not in DEMO_TRAINING_MODES:
+        if self.training_mode not in ALL_TRAINING_MODES:
             raise InvalidInputError(
-                f"must be one of {', '.join(DEMO_TRAINING_MODES)}", field="training_mode"
+                f"must be one of {', '.join(ALL_TRAINING_MODES)}", field="training_mode"
             )
 
 
@@ -197,13 +197,13 @@ async def demo_client(
         from vecml_async.emulator import serve
 
         async with (
-            serve() as local_url,
+            serve(allow_auto_training_mode=True) as local_url,
             AsyncVecML(
                 "demo-" + secrets.token_hex(8),
                 base_url=local_url,
                 rate_limit=None,
                 poll=DEMO_POLL,
-                training_modes=DEMO_TRAINING_MODES,
+                allow_auto_training_mode=True,
             ) as client,
         ):
             yield client, f"embedded emulator at {local_url}", True
@@ -217,7 +217,7 @@ async def demo_client(
     options: dict[str, Any] = {
         "base_url": url,
         "poll": DEMO_POLL,
-        "training_modes": DEMO_TRAINING_MODES,
+        "allow_auto_training_mode": True,
     }
     if rate_limit is not None:
         options["rate_limit"] = rate_limit

@@ -106,7 +106,7 @@ class _Run:
         rows_expected: int | None,
     ) -> None:
         self.client = client
-        self.transport = client.transport
+        self.transport = client._open_transport()
         self.report = report
         self.envelope = envelope
         self.encoder = encoder

@@ -8,6 +8,7 @@ the error tree. No httpx exception escapes. Bodies are never logged: they hold t
 
 from __future__ import annotations
 
+import copy
 import datetime
 import email.utils
 import logging
@@ -220,6 +221,27 @@ class Transport:
             )
         self._http = http_client
         self._slots = anyio.Semaphore(max_connections)
+        # Per-request timeout; None leaves the pool's own (set above, or the caller's client's).
+        self._timeout: httpx.Timeout | None = None
+
+    def derive(
+        self,
+        *,
+        timeout: float | httpx.Timeout | None = None,
+        retry: RetryPolicy | None = None,
+        limiter: RateLimiter | None = None,
+    ) -> Transport:
+        """A transport sharing this one's connection pool and slots, with some settings
+        replaced (``None`` keeps this one's). It never closes the shared pool."""
+        clone = copy.copy(self)
+        clone._owns_client = False
+        if timeout is not None:
+            clone._timeout = timeout if isinstance(timeout, httpx.Timeout) else _timeout(timeout)
+        if retry is not None:
+            clone.retry = retry
+        if limiter is not None:
+            clone.limiter = limiter
+        return clone
 
     async def aclose(self) -> None:
         """Close the connection pool, unless it was passed in by the caller."""
@@ -256,8 +278,12 @@ class Transport:
         *,
         idempotent: bool = True,
         done_if: type[APIError] | None = None,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         """POST ``body`` to ``endpoint`` and return the JSON answer of a success.
+
+        ``timeout`` (seconds per attempt) and ``extra_headers`` apply to this call only.
 
         Every attempt re-sends the same bytes. Raises the matching :class:`APIError` subclass
         for a refusal (after retries for 5xx and rate limiting) and :class:`TransportError`
@@ -277,7 +303,13 @@ class Transport:
         """
         stats = stats if stats is not None else SendStats()
         url = f"{self.base_url}/{endpoint}"
-        headers = {"Content-Type": "application/json", "Content-Length": str(body.length)}
+        headers = {
+            **(extra_headers or {}),
+            "Content-Type": "application/json",
+            "Content-Length": str(body.length),
+        }
+        per_request = _timeout(timeout) if timeout is not None else self._timeout
+        options: dict[str, Any] = {} if per_request is None else {"timeout": per_request}
         attempt = 0
         ambiguous_before = False  # an earlier attempt may have been applied
         while True:
@@ -297,6 +329,7 @@ class Transport:
                         url,
                         content=body.to_bytes() if body.length <= STREAM_CHUNK else _chunks(body),
                         headers=headers,
+                        **options,
                     )
             except (httpx.HTTPError, httpx.InvalidURL) as err:
                 detail = self._key.redact(_describe(err))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta, timezone
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -25,24 +25,28 @@ from vecml_async.errors import InvalidInputError
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
 MAX_NAME_LENGTH = 128
 
-TrainingMode = Literal["high_speed", "balanced", "high_accuracy"]
+#: The documented training modes.
+DocumentedTrainingMode = Literal["high_speed", "balanced", "high_accuracy"]
+#: Every training mode a request may carry: the documented ones, and ``"auto"``, which appears
+#: in one VecML example request but not in the documented list (refused unless allowed).
+TrainingMode = Literal[DocumentedTrainingMode, "auto"]
 TaskType = Literal["classification", "regression"]
 FileFormat = Literal["csv", "json", "libsvm", "binary"]
 PredictFileFormat = Literal["csv", "json", "libsvm"]
 VectorType = Literal["dense", "sparse", "dense8Bit", "dense4Bit", "dense2Bit", "dense1Bit"]
+#: How a file is compressed: ``"auto"`` detects gzip from the content, ``None`` sends it plain.
+CompressionType = Literal["auto", "gzip"]
+#: What ``ingest`` does with a row it cannot send: stop (``"raise"``) or report it and go on.
+OnInvalid = Literal["raise", "skip"]
 
-TRAINING_MODES: tuple[str, ...] = ("high_speed", "balanced", "high_accuracy")
-TASK_TYPES: tuple[str, ...] = ("classification", "regression")
-FILE_FORMATS: tuple[str, ...] = ("csv", "json", "libsvm", "binary")
-PREDICT_FILE_FORMATS: tuple[str, ...] = ("csv", "json", "libsvm")
-VECTOR_TYPES: tuple[str, ...] = (
-    "dense",
-    "sparse",
-    "dense8Bit",
-    "dense4Bit",
-    "dense2Bit",
-    "dense1Bit",
-)
+# The runtime lists are derived from the Literal types: one definition of each.
+TRAINING_MODES: tuple[str, ...] = get_args(DocumentedTrainingMode)
+ALL_TRAINING_MODES: tuple[str, ...] = get_args(TrainingMode)
+TASK_TYPES: tuple[str, ...] = get_args(TaskType)
+FILE_FORMATS: tuple[str, ...] = get_args(FileFormat)
+PREDICT_FILE_FORMATS: tuple[str, ...] = get_args(PredictFileFormat)
+VECTOR_TYPES: tuple[str, ...] = get_args(VectorType)
+ON_INVALID: tuple[str, ...] = get_args(OnInvalid)
 
 
 def check_name(value: object, field: str) -> str:
@@ -121,7 +125,7 @@ class TrainRequest(_Request):
     project_name: ProjectName
     collection_name: CollectionName
     model_name: ModelName
-    training_mode: str
+    training_mode: TrainingMode
     task_type: TaskType
     label_attribute: Annotated[str, Field(min_length=1)]
     categorical_features: list[str] | None = None
@@ -147,12 +151,17 @@ class CollectionRequest(_Request):
 
 
 class APIResponse(BaseModel):
-    """The envelope every answer shares; unknown fields are kept."""
+    """The envelope every answer shares; unknown fields are kept.
+
+    ``existed`` is set by the client on the answers of ``create_project``, ``init`` and
+    ``delete_project``: whether the project or collection was there before the call.
+    """
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
     success: bool = True
     error_message: str | None = None
+    existed: bool | None = None
 
 
 class JobStartedResponse(APIResponse):
@@ -259,7 +268,9 @@ class ModelInfo(BaseModel):
     """One entry of ``list_automl_model_infos``.
 
     The documentation shows positional lists ``[model_name, task_type, training_mode,
-    label_attribute, create_time]``; dicts with those keys are accepted too.
+    label_attribute, create_time]``; dicts with those keys are accepted too. ``status`` (a
+    sixth element, or key) is the training status of a model that cannot predict yet
+    (``pending``, ``in_progress``, ``failed``); ``None`` for a trained model.
     """
 
     model_config = ConfigDict(extra="allow", frozen=True)
@@ -269,14 +280,27 @@ class ModelInfo(BaseModel):
     training_mode: str
     label_attribute: str
     create_time: str | None = None
+    status: str | None = None
 
     @model_validator(mode="before")
     @classmethod
     def _from_list(cls, value: Any) -> Any:
         if isinstance(value, (list, tuple)):
-            keys = ("model_name", "task_type", "training_mode", "label_attribute", "create_time")
+            keys = (
+                "model_name",
+                "task_type",
+                "training_mode",
+                "label_attribute",
+                "create_time",
+                "status",
+            )
             return dict(zip(keys, value))
         return value
+
+    @property
+    def is_trained(self) -> bool:
+        """Whether the model can predict (no status, or ``finished``)."""
+        return self.status in (None, "finished")
 
     @property
     def created_at(self) -> datetime | None:
@@ -300,8 +324,10 @@ __all__ = [
     "APIResponse",
     "ClassificationMetrics",
     "CollectionRequest",
+    "CompressionType",
     "CreateProjectRequest",
     "DeleteProjectRequest",
+    "DocumentedTrainingMode",
     "FileFormat",
     "InitRequest",
     "JobStartedResponse",
@@ -310,6 +336,7 @@ __all__ = [
     "ModelInfo",
     "ModelInfosResponse",
     "ModelRequest",
+    "OnInvalid",
     "PredictFileFormat",
     "PredictResponse",
     "TaskType",

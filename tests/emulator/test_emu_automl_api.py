@@ -137,16 +137,17 @@ async def test_training_requests_are_validated(
 
 
 async def test_auto_mode_follows_the_setting(start: Any) -> None:
-    """training_mode='auto' is accepted by default and refused when the setting is off."""
-    strict = await start(allow_auto_training_mode=False)
+    """training_mode='auto' (not in the documented list) is refused by default and accepted
+    when the setting allows it."""
+    strict = await start()
     await _with_data(strict)
     message = await strict.fail(
         "train_automl_model", 400, **P, **{**TRAIN, "training_mode": "auto"}
     )
     assert message.startswith("Unknown training_mode 'auto'")
     assert "high_accuracy" in message
-    # Accepted by default; a training delay keeps the (slow, balanced) training from running.
-    lenient = await start(training_delay=60.0)
+    # Accepted when allowed; a training delay keeps the (slow, balanced) training from running.
+    lenient = await start(training_delay=60.0, allow_auto_training_mode=True)
     await _with_data(lenient)
     job = await lenient.ok("train_automl_model", **P, **{**TRAIN, "training_mode": "auto"})
     status = await lenient.ok("get_automl_training_status", job_id=job["job_id"])
@@ -163,7 +164,9 @@ async def test_pending_training_and_unfinished_model(start: Any) -> None:
     assert "not finished" in await api.fail(
         "automl_predict", 400, **P, model_name="m", prediction_dataset="c"
     )
-    assert (await api.ok("list_automl_model_infos", **P))["model_infos"] == []
+    [info] = (await api.ok("list_automl_model_infos", **P))["model_infos"]
+    assert info[:4] == ["m", "classification", "high_speed", "label"]
+    assert info[5] == "pending"
     assert "not found" in await api.fail(
         "get_automl_training_status", 404, key="vml_test_key_b", job_id=job["job_id"]
     )

@@ -54,6 +54,17 @@ def test_quickstart() -> None:
     assert "100 predictions; metric: accuracy=" in out
 
 
+def test_observed_automl_flow() -> None:
+    """observed_automl.py uploads features, attaches labels, trains and ranks the features:
+    Fare and Sex (what survival depends on) come first."""
+    out = run_example("observed_automl.py")
+    assert "validation metric: accuracy=" in out
+    ranked = [line.split()[1].rstrip(":") for line in out.splitlines()
+              if line.startswith("importance ")]  # fmt: skip
+    assert set(ranked) == {"vector[0]", "vector[1]", "vector[2]", "Sex"}
+    assert set(ranked[:2]) == {"vector[1]", "Sex"}
+
+
 def test_train_and_predict_next_to_scikit_learn() -> None:
     """train_and_predict.py prints the service's metrics next to a baseline, and they agree
     roughly (same split, reasonable models)."""
@@ -218,3 +229,37 @@ async def test_fastapi_app_trains_and_reports_jobs_by_id(
         assert final["status"] == "finished" and final["validation_metric"]["accuracy"] > 0.8
         assert (await http.get("/jobs/upload/no-such-job")).status_code == 404
         assert (await http.get("/ingests/nope")).status_code == 404
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def readme_file(first_line: str) -> str:
+    """The README's python block that starts with ``first_line`` (e.g. ``# conftest.py``)."""
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+    found = [block for block in blocks if block.startswith(first_line + "\n")]
+    assert len(found) == 1, f"no single README block starting with {first_line!r}"
+    return found[0]
+
+
+def test_readme_pytest_example_runs_as_printed(tmp_path: Path) -> None:
+    """The README's conftest.py and test_app.py, copied as printed into a fresh project with
+    its own minimal pytest config (pytest-asyncio in its default strict mode, no asyncio_mode
+    setting), pass."""
+    (tmp_path / "conftest.py").write_text(readme_file("# conftest.py"), encoding="utf-8")
+    (tmp_path / "test_app.py").write_text(readme_file("# test_app.py"), encoding="utf-8")
+    (tmp_path / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("VECML_", "PYTEST_", "PYTHONPATH"))
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 passed" in done.stdout

@@ -13,6 +13,7 @@ import respx
 from typer.testing import CliRunner, Result
 
 from vecml_async.cli import ExitCode, app, main, parse_size
+from vecml_async.cli._live import resume_command
 
 SECRET = "vml_super_secret_key_do_not_print"
 
@@ -57,8 +58,8 @@ def run(*args: str, input: str | None = None) -> Result:
 
 
 def one_error_line(result: Result) -> str:
-    """The single ``error:`` line on stderr."""
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    """The single ``error:`` line on stderr (status lines may come before it)."""
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error")]
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: ") and "Traceback" not in result.output
     return lines[0]
@@ -235,11 +236,13 @@ def test_base_url_option_wins_over_the_environment() -> None:
 
 
 def test_no_key_is_a_usage_error(monkeypatch: pytest.MonkeyPatch, api: respx.MockRouter) -> None:
-    """Without a key: one line saying how to give one, exit 2, nothing sent."""
+    """Without a key: one line naming --api-key and VECML_API_KEY (not the Python argument),
+    exit 2, nothing sent."""
     monkeypatch.delenv("VECML_API_KEY")
     result = run("project", "create", "p")
     assert result.exit_code == ExitCode.USAGE
-    assert "VECML_API_KEY" in one_error_line(result)
+    line = one_error_line(result)
+    assert "--api-key" in line and "VECML_API_KEY" in line and "api_key=" not in line
     assert not api.calls
 
 
@@ -383,8 +386,15 @@ def test_ingest_reports_json_and_jobs(api: respx.MockRouter, tmp_path: Path) -> 
     assert first["attributes"] == [{"label": "0"}, {"label": "1"}, {"label": "0"}, {"label": "1"}]
 
 
-def test_ingest_failure_writes_ids_next_to_the_file(api: respx.MockRouter, tmp_path: Path) -> None:
-    """A refused batch: exit 3, its ids in <file>.failed-ids.txt, one error line."""
+def test_ingest_failure_writes_ids_in_the_working_directory(
+    api: respx.MockRouter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refused batch: exit 3, its ids in ./<file>.failed-ids.txt (the working directory,
+    not beside the input, which may be read-only), one error line; nothing had landed, so no
+    --checkpoint hint."""
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
     data = tmp_path / "d.csv"
     data.write_text("id,x\n" + "".join(f"r{i},{i}\n" for i in range(6)))
     api.post("/add_data_batch").respond(
@@ -393,6 +403,59 @@ def test_ingest_failure_writes_ids_next_to_the_file(api: respx.MockRouter, tmp_p
     result = run("ingest", str(data), "-p", "p", "-c", "c", "--id-column", "id")
     assert result.exit_code == ExitCode.INCOMPLETE
     line = one_error_line(result)
-    assert "Collection c not found" in line and "d.csv.failed-ids.txt" in line
-    written = (tmp_path / "d.csv.failed-ids.txt").read_text().split()
+    assert "Collection c not found" in line and str(work / "d.csv.failed-ids.txt") in line
+    assert "--checkpoint" not in line
+    assert not (tmp_path / "d.csv.failed-ids.txt").exists()
+    written = (work / "d.csv.failed-ids.txt").read_text().split()
     assert written == [f"r{i}" for i in range(6)]
+
+
+def test_resume_command_never_shows_the_key() -> None:
+    """The printed resume command drops --api-key and its value in both spellings."""
+    argv = ["ingest", "a b.csv", "--api-key", SECRET, "-p", "p", f"--api-key={SECRET}"]
+    assert resume_command(argv) == "vecml-async ingest 'a b.csv' -p p"
+
+
+def test_ingest_check_duplicates(api: respx.MockRouter, tmp_path: Path) -> None:
+    """--check-duplicates refuses a file with a repeated id before sending it."""
+    data = tmp_path / "d.csv"
+    data.write_text("id,x\na,1\nb,2\na,3\n")
+    route = api.post("/add_data_batch").respond(json={"success": True, "job_id": "j"})
+    result = run("ingest", str(data), "-p", "p", "-c", "c", "--id-column", "id",
+                 "--check-duplicates")  # fmt: skip
+    assert result.exit_code != 0
+    assert "duplicate" in one_error_line(result).lower()
+    assert not route.called
+    plain = run("ingest", str(data), "-p", "p", "-c", "c", "--id-column", "id", "--json")
+    assert plain.exit_code == 0 and route.called
+
+
+def test_checkpoint_hint_only_when_it_would_help(
+    api: respx.MockRouter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When some rows landed and others did not, the error suggests --checkpoint (a re-run
+    would skip what landed); when nothing landed it does not."""
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "d.csv"
+    data.write_text("id,x\n" + "".join(f"r{i},{i}\n" for i in range(6)))
+    answers = iter(
+        [httpx.Response(200, json={"success": True, "job_id": "j"})]
+        + [httpx.Response(400, json={"success": False, "error_message": "bad batch"})] * 5
+    )
+    api.post("/add_data_batch").mock(side_effect=lambda request: next(answers))
+    result = run("ingest", str(data), "-p", "p", "-c", "c", "--id-column", "id",
+                 "--max-rows", "3", "--concurrency", "1")  # fmt: skip
+    assert result.exit_code == ExitCode.INCOMPLETE
+    assert "add --checkpoint FILE to resume" in one_error_line(result)
+
+
+def test_progress_goes_to_stderr_only(api: respx.MockRouter, tmp_path: Path) -> None:
+    """Without --json the report is on stdout and the progress lines on stderr; off a
+    terminal each progress line is whole."""
+    data = tmp_path / "d.csv"
+    data.write_text("id,x\n" + "".join(f"r{i},{i}\n" for i in range(10)))
+    api.post("/add_data_batch").respond(json={"success": True, "job_id": "j"})
+    result = run("ingest", str(data), "-p", "p", "-c", "c", "--id-column", "id")
+    assert result.exit_code == 0, result.output
+    assert "ingest:" not in result.stdout and "10 of 10 rows sent" in result.stdout
+    assert any(line.startswith("ingest: 10 rows sent (") for line in result.stderr.splitlines())

@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import base64
 import gzip
+import hashlib
+import json
 import struct
+import tracemalloc
 from pathlib import Path
 
+import httpx
 import pytest
 
-from vecml_async import InvalidInputError
-from vecml_async._files import load_file, prepare_file
+from vecml_async import AsyncVecML, InvalidInputError
+from vecml_async._encoding import encode_request
+from vecml_async._files import READ_CHUNK, FilePayload, file_body, load_file, prepare_file
 from vecml_async.models import FILE_FORMATS, PREDICT_FILE_FORMATS
 
 CSV = b"f1,f2,label\n1,2,a\n3,4,b\n"
+
+
+def b64(payload: FilePayload) -> bytes:
+    """The file as the server gets it: the base64 pieces, decoded."""
+    return base64.b64decode(b"".join(payload.pieces))
 
 
 def prepare(content: bytes, fmt: str = "csv", compression: str | None = "auto", **kw):  # type: ignore[no-untyped-def]
@@ -54,7 +64,7 @@ async def test_format_from_file_name(tmp_path: Path, name, fmt):
     )
     assert payload.file_format == fmt
     assert payload.compression_type == ("gzip" if name.endswith(".gz") else None)
-    assert base64.b64decode(payload.file_data) == content
+    assert b64(payload) == content
     assert payload.size == len(content)
 
 
@@ -74,7 +84,7 @@ async def test_bytes_like_content(wrap):
     payload = await load_file(
         wrap(CSV), file_format="csv", compression_type="auto", allowed_formats=FILE_FORMATS
     )
-    assert base64.b64decode(payload.file_data) == CSV
+    assert b64(payload) == CSV
 
 
 def test_gzip_auto_detected_and_sent_compressed():
@@ -82,7 +92,7 @@ def test_gzip_auto_detected_and_sent_compressed():
     compressed = gzip.compress(CSV)
     payload = prepare(compressed)
     assert payload.compression_type == "gzip"
-    assert base64.b64decode(payload.file_data) == compressed
+    assert b64(payload) == compressed
 
 
 def test_gzip_explicit():
@@ -163,3 +173,112 @@ async def test_directory_is_not_a_file(tmp_path: Path):
             tmp_path, file_format="csv", compression_type="auto", allowed_formats=FILE_FORMATS
         )
     assert info.value.field == "file"
+
+
+# ----------------------------------------------------------------------------- memory
+
+
+class _Consume(httpx.AsyncBaseTransport):
+    """Reads a request body as a stream, keeping only its length and a running hash of the
+    ``file_data`` string (the body's last field: it ends the body with ``"}``)."""
+
+    MARK = b'"file_data":"'
+
+    def __init__(self) -> None:
+        self.length = 0
+        self.digest = hashlib.sha256()
+        self.tail = b""
+        self.in_file = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        assert isinstance(request.stream, httpx.AsyncByteStream)
+        async for chunk in request.stream:
+            self.length += len(chunk)
+            data = self.tail + bytes(chunk)
+            if not self.in_file:
+                start = data.find(self.MARK)
+                if start < 0:
+                    self.tail = data
+                    continue
+                data, self.in_file = data[start + len(self.MARK) :], True
+            self.digest.update(data[:-2])
+            self.tail = data[-2:]
+        assert self.tail == b'"}'
+        return httpx.Response(200, json={"success": True, "job_id": "j"})
+
+
+def _csv_file(path: Path, size: int) -> bytes:
+    """A CSV file of about ``size`` bytes; returns a sha256 of its base64 text."""
+    line = b"0.123456,1.234567,2.345678,3.456789,label\n"
+    with path.open("wb") as handle:
+        handle.write(b"a,b,c,d,label\n")
+        handle.write(line * (size // len(line)))
+    return hashlib.sha256(base64.b64encode(path.read_bytes())).digest()
+
+
+async def test_upload_builds_its_body_in_bounded_memory(tmp_path: Path, api_key: str):
+    """A 24 MB file is sent holding its base64 text in pieces (4/3 of the file, what a retry
+    needs) plus a few read pieces at most: never the file, its base64 and the JSON body at
+    once (which peaked over 4x the file). The body the server reads holds the file intact."""
+    path = tmp_path / "big.csv"
+    expected_digest = _csv_file(path, 24_000_000)
+    size = path.stat().st_size
+    sink = _Consume()
+    async with (
+        httpx.AsyncClient(transport=sink) as http,
+        AsyncVecML(
+            api_key, base_url="http://vecml.test/api", http_client=http, rate_limit=None
+        ) as client,
+    ):
+        tracemalloc.start()
+        try:
+            await client.upload("p", "c", path, has_field_names=True)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    encoded = 4 * ((size + 2) // 3)
+    assert peak - encoded < 3 * READ_CHUNK, f"peak {peak / 1e6:.1f} MB, {size / 1e6:.1f} MB file"
+    assert encoded < sink.length < encoded + 1000
+    assert sink.digest.digest() == expected_digest
+
+
+def test_file_body_is_the_fields_plus_the_base64_text():
+    """file_body() puts the pieces after the other fields: one valid JSON object."""
+    payload = prepare(CSV)
+    body = file_body(encode_request("k", {"a": 1}), "file_data", payload)
+    parsed = json.loads(body.to_bytes())
+    assert parsed == {"user_api_key": "k", "a": 1, "file_data": base64.b64encode(CSV).decode()}
+    assert body.length == len(body.to_bytes())
+
+
+async def test_oversize_file_is_refused_from_its_size_before_reading(tmp_path: Path):
+    """A 300 MB file (sparse on disk) is refused by its size alone: nothing like its size is
+    ever allocated."""
+    path = tmp_path / "huge.csv"
+    with path.open("wb") as handle:
+        handle.truncate(300_000_000)
+    tracemalloc.start()
+    try:
+        with pytest.raises(InvalidInputError, match="request cap") as info:
+            await load_file(
+                path, file_format=None, compression_type="auto", allowed_formats=FILE_FORMATS
+            )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert info.value.field == "file_data"
+    assert peak < 5_000_000
+
+
+def test_gzip_stream_checks_integrity_piece_by_piece():
+    """A gzip file longer than one read piece is checked whole: a flipped byte near its end
+    is found, a cut file is 'truncated'."""
+    content = b"x,y\n" + b"".join(f"{i},{i * 7 % 13}\n".encode() for i in range(900_000))
+    compressed = bytearray(gzip.compress(content, compresslevel=1))
+    assert len(compressed) > 2 * (3 << 20) or len(content) > 2 * (3 << 20)
+    assert b64(prepare(bytes(compressed))) == bytes(compressed)
+    with pytest.raises(InvalidInputError, match="truncated"):
+        prepare(bytes(compressed[:-20]))
+    compressed[-12] ^= 0xFF  # inside the CRC/size trailer
+    with pytest.raises(InvalidInputError, match="gzip"):
+        prepare(bytes(compressed))

@@ -181,7 +181,7 @@ async def test_rate_limit_option_forms(api_key, base_url, option, expected):
         httpx.AsyncClient(verify=SSL_CONTEXT) as http,
         AsyncVecML(api_key, base_url=base_url, http_client=http, **option) as client,
     ):
-        assert client.limiter.current_rate == expected
+        assert client._limiter.current_rate == expected
 
 
 # ----------------------------------------------------------------------------- adaptive rate

@@ -200,4 +200,4 @@ async def test_client_vars_do_not_show_the_key(api_key, base_url):
     """Debug-printing the client's attributes (vars) shows no key."""
     async with AsyncVecML(api_key, base_url=base_url) as client:
         assert api_key not in repr(vars(client))
-        assert api_key not in repr(vars(client.transport))
+        assert api_key not in repr(vars(client._transport))

@@ -212,7 +212,7 @@ async def test_rate_limit_retried_then_success(make_client, mock, answer):
     answer_ = await client.delete_project("p")
     assert answer_.success is True
     assert route.call_count == 3
-    assert client.limiter.rate_limited_count == 2
+    assert client._limiter.rate_limited_count == 2
 
 
 @pytest.mark.parametrize("answer", [rate_limited_plain, rate_limited_json], ids=["text", "json"])
@@ -257,8 +257,8 @@ async def test_rate_limit_with_adaptive_limiter_lowers_rate(make_client, mock):
     mock.post("/delete_project").mock(side_effect=[rate_limited_plain(), OK])
     client = make_client(rate_limit=RateLimitPolicy(calls_per_second=100.0))
     await client.delete_project("p")
-    assert client.limiter.current_rate is not None
-    assert client.limiter.current_rate < 100.0
+    assert client._limiter.current_rate is not None
+    assert client._limiter.current_rate < 100.0
 
 
 # ----------------------------------------------------------------------------- Retry-After

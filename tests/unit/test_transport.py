@@ -159,10 +159,12 @@ async def test_call_cannot_override_the_key(client, mock):
 
 
 async def test_upload_extra_fields_cannot_override_the_key(client, mock):
-    """upload(**extra_fields) cannot replace user_api_key either."""
+    """upload(extra_body=...) cannot replace user_api_key either."""
     route = mock.post("/upload").respond(json={"success": True, "job_id": "j"})
     with pytest.raises(InvalidInputError):
-        await client.upload("p", "c", b"[]", file_format="json", user_api_key="vml_other")
+        await client.upload(
+            "p", "c", b"[]", file_format="json", extra_body={"user_api_key": "vml_other"}
+        )
     assert route.call_count == 0
 
 

@@ -28,19 +28,28 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from vecml_async.emulator._automl_observed import OBSERVED_AUTOML_HANDLERS
 from vecml_async.emulator.automl_handlers import AUTOML_HANDLERS
 from vecml_async.emulator.context import Context
-from vecml_async.emulator.handlers import HANDLERS
+from vecml_async.emulator.handlers import HANDLERS, Handler
 from vecml_async.emulator.limits import BodyTooLarge, read_body
 from vecml_async.emulator.parsing import RequestError, decode_body
-from vecml_async.emulator.settings import RATE_LIMIT_TEXT
+from vecml_async.emulator.settings import RATE_LIMIT_TEXT, EmulatorSettings
 from vecml_async.emulator.store import fingerprint
 
-__all__ = ["ENDPOINTS", "ConnectionDropped", "build_app"]
+__all__ = ["ENDPOINTS", "ConnectionDropped", "build_app", "handler_for"]
 
 log = logging.getLogger("vecml_async.emulator")
 
-ENDPOINTS = {**HANDLERS, **AUTOML_HANDLERS}
+ENDPOINTS = {**HANDLERS, **AUTOML_HANDLERS, **OBSERVED_AUTOML_HANDLERS}
+
+
+def handler_for(name: str, settings: EmulatorSettings) -> Handler | None:
+    """The handler of endpoint ``name``; the observed (undocumented) AutoML endpoints only
+    when ``settings.observed_endpoints`` is on."""
+    if name in OBSERVED_AUTOML_HANDLERS and not settings.observed_endpoints:
+        return None
+    return ENDPOINTS.get(name)
 
 
 class ConnectionDropped(Exception):
@@ -119,7 +128,7 @@ class _Api:
         ctx = self.ctx
         name = request.path_params["endpoint"]
         number = ctx.stats.arrival(name)
-        handler = ENDPOINTS.get(name)
+        handler = handler_for(name, ctx.settings)
         if handler is None:
             return self.refuse(RequestError(404, f"Unknown endpoint /{name}", "not_found"), None)
         if request.method != "POST":

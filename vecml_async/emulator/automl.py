@@ -38,6 +38,7 @@ from scipy.sparse import issparse
 from vecml_async.emulator import _automl_models as models
 from vecml_async.emulator._automl_features import FeatureMap, Matrix, as_matrix, fit_feature_map
 from vecml_async.emulator._automl_models import CLASSIFICATION_METRIC_KEYS
+from vecml_async.models import ALL_TRAINING_MODES, TASK_TYPES
 
 __all__ = [
     "CLASSIFICATION_METRIC_KEYS",
@@ -51,8 +52,11 @@ __all__ = [
     "train_model",
 ]
 
-TASK_TYPES = ("classification", "regression")
-TRAINING_MODES = ("high_speed", "balanced", "high_accuracy", "auto")
+#: Every mode this module trains (``auto`` as ``balanced``); the server decides which it takes.
+TRAINING_MODES = ALL_TRAINING_MODES
+
+#: Training rows kept with a model, to measure feature importance on.
+SAMPLE_ROWS = 128
 
 Metric: TypeAlias = dict[str, float] | float
 Attributes: TypeAlias = Sequence[Mapping[str, str]]
@@ -88,6 +92,9 @@ class TrainedModel:
     num_training_rows: int
     features: FeatureMap = field(repr=False)
     estimator: Any = field(repr=False)
+    #: A few training rows (vectors, attributes, encoded targets) to measure feature
+    #: importance on (see ``_automl_importance``).
+    sample: tuple[Any, list[Mapping[str, str]], NDArray[Any]] = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -314,6 +321,8 @@ def _train(
         Xm[idx], train_attrs, cats, dense=training_mode != "high_speed", seed=seed
     )
     Xf = fmap.transform(Xm[idx], train_attrs)
+    kept = sample_rows(len(rows), seed)
+    sample = (Xm[idx][kept], [train_attrs[k] for k in kept], y[kept])
     n_classes = len(classes or ())
     folds, cands = models.candidates(training_mode, n_classes > 0, issparse(Xf), seed)
 
@@ -333,6 +342,7 @@ def _train(
             num_training_rows=len(rows),
             features=fmap,
             estimator=est,
+            sample=sample,
         )
 
     if checked is None:
@@ -355,6 +365,14 @@ def _train(
 
 
 _T = TypeVar("_T")
+
+
+def sample_rows(n: int, seed: int) -> NDArray[np.intp]:
+    """Indices of the (at most :data:`SAMPLE_ROWS`) rows kept with a model, sorted, seeded."""
+    if n <= SAMPLE_ROWS:
+        return np.arange(n, dtype=np.intp)
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n, size=SAMPLE_ROWS, replace=False)).astype(np.intp)
 
 
 def _select(scored: list[tuple[str, _T, Metric]]) -> tuple[str, _T, Metric]:

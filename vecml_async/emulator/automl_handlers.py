@@ -22,17 +22,19 @@ from vecml_async.emulator.handlers import Handler, job_status, parse_inline_file
 from vecml_async.emulator.matrices import conform
 from vecml_async.emulator.parsing import bad, opt_str, opt_str_list, req_str
 from vecml_async.emulator.store import Collection, Job, ModelRecord, Tenant
+from vecml_async.models import (
+    ALL_TRAINING_MODES,
+    PREDICT_FILE_FORMATS,
+    TASK_TYPES,
+    TRAINING_MODES,
+)
 
 if TYPE_CHECKING:
     from vecml_async.emulator.automl import TrainedModel
 
-__all__ = ["AUTOML_HANDLERS"]
+__all__ = ["AUTOML_HANDLERS", "model_of", "trained_model"]
 
 log = logging.getLogger("vecml_async.emulator")
-
-TRAINING_MODES = ("high_speed", "balanced", "high_accuracy")
-TASK_TYPES = ("classification", "regression")
-PREDICT_FORMATS = ("csv", "json", "libsvm")
 
 
 def _metric(value: object) -> dict[str, float] | float | None:
@@ -44,7 +46,9 @@ def _metric(value: object) -> dict[str, float] | float | None:
     return float(value)  # type: ignore[arg-type]
 
 
-def _model(ctx: Context, tenant: Tenant, fields: dict[str, Any]) -> tuple[Collection, ModelRecord]:
+def model_of(
+    ctx: Context, tenant: Tenant, fields: dict[str, Any]
+) -> tuple[Collection, ModelRecord]:
     collection = ctx.collection(tenant, fields)
     name = ctx.name(fields, "model_name")
     record = collection.models.get(name)
@@ -53,7 +57,8 @@ def _model(ctx: Context, tenant: Tenant, fields: dict[str, Any]) -> tuple[Collec
     return collection, record
 
 
-def _trained(record: ModelRecord) -> TrainedModel:
+def trained_model(record: ModelRecord) -> TrainedModel:
+    """The trained model of ``record`` (400 while it trains or when training failed)."""
     if record.trained is not None:
         return record.trained
     if record.job.status == "failed":
@@ -68,7 +73,7 @@ async def train_automl_model(
     collection = ctx.collection(tenant, fields)
     name = ctx.name(fields, "model_name")
     mode = req_str(fields, "training_mode")
-    modes = TRAINING_MODES + (("auto",) if ctx.settings.allow_auto_training_mode else ())
+    modes = ALL_TRAINING_MODES if ctx.settings.allow_auto_training_mode else TRAINING_MODES
     if mode not in modes:
         raise bad(f"Unknown training_mode '{mode}'; expected one of {', '.join(modes)}")
     task_type = req_str(fields, "task_type")
@@ -152,8 +157,11 @@ async def get_automl_training_status(
 ) -> dict[str, Any]:
     job_id = req_str(fields, "job_id")
     job = tenant.jobs.get(job_id)
-    if job is None or job.kind != "training":
+    # Label jobs (the observed /attach_automl_label) are polled here, as real clients do.
+    if job is None or job.kind not in ("training", "label"):
         raise not_found(f"Job {job_id} not found")
+    if job.kind == "label":
+        return {"label_attribute": job.label_attribute, **job_status(job)}
     out = {
         "task_type": job.task_type,
         "model_name": job.model_name,
@@ -166,8 +174,8 @@ async def get_automl_training_status(
 
 
 async def automl_predict(ctx: Context, tenant: Tenant, fields: dict[str, Any]) -> dict[str, Any]:
-    collection, record = _model(ctx, tenant, fields)
-    model = _trained(record)
+    collection, record = model_of(ctx, tenant, fields)
+    model = trained_model(record)
     has_dataset = fields.get("prediction_dataset") is not None
     has_file = fields.get("file_data") is not None
     if has_dataset and has_file:
@@ -177,8 +185,9 @@ async def automl_predict(ctx: Context, tenant: Tenant, fields: dict[str, Any]) -
         X, attributes = source.snapshot()
     elif has_file:
         parsed = await parse_inline_file(
+            ctx,
             fields,
-            PREDICT_FORMATS,
+            PREDICT_FILE_FORMATS,
             vector_dim=model.vector_dim,
             vector_type=collection.vector_type,
             label_attribute=model.label_attribute,
@@ -214,7 +223,7 @@ async def automl_predict(ctx: Context, tenant: Tenant, fields: dict[str, Any]) -
 async def delete_automl_model(
     ctx: Context, tenant: Tenant, fields: dict[str, Any]
 ) -> dict[str, Any]:
-    collection, record = _model(ctx, tenant, fields)
+    collection, record = model_of(ctx, tenant, fields)
     del collection.models[record.name]
     return {}
 
@@ -222,31 +231,35 @@ async def delete_automl_model(
 async def get_model_validation_metric(
     ctx: Context, tenant: Tenant, fields: dict[str, Any]
 ) -> dict[str, Any]:
-    _, record = _model(ctx, tenant, fields)
-    return {"validation_metric": _metric(_trained(record).validation_metric)}
+    _, record = model_of(ctx, tenant, fields)
+    return {"validation_metric": _metric(trained_model(record).validation_metric)}
+
+
+def _model_info(record: ModelRecord) -> list[str]:
+    """The documented five-element entry; a model that cannot predict yet adds its status."""
+    created = record.trained.created_at if record.trained is not None else record.job.started
+    if created.tzinfo is not None:
+        created = created.astimezone(timezone.utc)
+    info = [
+        record.name,
+        record.task_type,
+        record.training_mode,
+        record.label_attribute,
+        created.strftime("%Y/%m/%d, %H:%M"),
+    ]
+    if record.trained is None:
+        info.append(record.job.status)
+    return info
 
 
 async def list_automl_model_infos(
     ctx: Context, tenant: Tenant, fields: dict[str, Any]
 ) -> dict[str, Any]:
+    """Every model of the collection, as documented ("all models"): trained ones as the
+    documented five-element lists, the others (pending, training, failed) with a sixth
+    element, their status; the time is when training finished, or when it was asked for."""
     collection = ctx.collection(tenant, fields)
-    infos = []
-    for record in collection.models.values():
-        if record.trained is None:
-            continue  # only models that can predict are listed
-        created = record.trained.created_at
-        if created.tzinfo is not None:
-            created = created.astimezone(timezone.utc)
-        infos.append(
-            [
-                record.name,
-                record.task_type,
-                record.training_mode,
-                record.label_attribute,
-                created.strftime("%Y/%m/%d, %H:%M"),
-            ]
-        )
-    return {"model_infos": infos}
+    return {"model_infos": [_model_info(record) for record in collection.models.values()]}
 
 
 AUTOML_HANDLERS: dict[str, Handler] = {

@@ -134,7 +134,19 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         help="a row whose id exists replaces it, or the whole batch is refused",
     )
     p.add_argument(
-        "--no-auto-training-mode", action="store_true", help="refuse training_mode 'auto'"
+        "--allow-auto-training-mode",
+        action="store_true",
+        help="accept training_mode 'auto' (undocumented; refused by default)",
+    )
+    p.add_argument(
+        "--allow-missing-has-field-names",
+        action="store_true",
+        help="accept csv files without has_field_names (required by the docs)",
+    )
+    p.add_argument(
+        "--no-observed-endpoints",
+        action="store_true",
+        help="do not serve the undocumented AutoML endpoints third-party clients call",
     )
     p.add_argument(
         "--api-key",
@@ -240,7 +252,9 @@ def settings_from_args(
         oversize_status=args.oversize_status,
         error_status=args.error_status,
         duplicate_ids=args.duplicate_ids,
-        allow_auto_training_mode=not args.no_auto_training_mode,
+        allow_auto_training_mode=args.allow_auto_training_mode,
+        allow_missing_has_field_names=args.allow_missing_has_field_names,
+        observed_endpoints=not args.no_observed_endpoints,
         api_keys=frozenset(keys) if keys else None,
         upload_delay=args.upload_delay,
         training_delay=args.training_delay,
@@ -274,8 +288,12 @@ def settings_to_argv(settings: EmulatorSettings) -> list[str]:
         argv.append(f"--rate-limit={s.rate_limit!r}")
     if s.rate_limit_burst is not None:
         argv.append(f"--rate-limit-burst={s.rate_limit_burst}")
-    if not s.allow_auto_training_mode:
-        argv.append("--no-auto-training-mode")
+    if s.allow_auto_training_mode:
+        argv.append("--allow-auto-training-mode")
+    if s.allow_missing_has_field_names:
+        argv.append("--allow-missing-has-field-names")
+    if not s.observed_endpoints:
+        argv.append("--no-observed-endpoints")
     if s.sink:
         argv.append("--sink")
     if s.data_dir is not None:

@@ -50,6 +50,7 @@ from vecml_async.emulator._vectors import (
     dense_rows_to_array,
     sparse_rows_to_csr,
 )
+from vecml_async.models import FILE_FORMATS
 
 __all__ = [
     "FILE_FORMATS",
@@ -57,12 +58,12 @@ __all__ = [
     "FileFormatError",
     "ParsedFile",
     "decode_base64",
+    "decompress",
     "dense_rows_to_array",
     "parse_file",
     "sparse_rows_to_csr",
 ]
 
-FILE_FORMATS = ("csv", "json", "libsvm", "binary")
 _DENSE_TYPES = frozenset({"dense", "dense8Bit", "dense4Bit", "dense2Bit", "dense1Bit"})
 
 
@@ -130,7 +131,7 @@ def parse_file(
         raise FileFormatError(
             f"unknown file_format {file_format!r} (expected one of {', '.join(FILE_FORMATS)})"
         )
-    raw = _decompress(data, compression_type)
+    raw = decompress(data, compression_type)
     if not raw:
         raise FileFormatError("the file is empty")
     if file_format == "binary":
@@ -158,7 +159,7 @@ def parse_file(
     return ParsedFile(None, X, attrs, kind)
 
 
-def _decompress(data: bytes, compression_type: str | None) -> bytes:
+def decompress(data: bytes, compression_type: str | None) -> bytes:
     if compression_type in (None, "", "none"):
         return data
     if compression_type != "gzip":

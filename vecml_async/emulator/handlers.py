@@ -26,20 +26,25 @@ from vecml_async.emulator.parsing import (
 )
 from vecml_async.emulator.settings import SPARSE_DEFAULT_DIM
 from vecml_async.emulator.store import Batch, Collection, Job, Project, Tenant
+from vecml_async.models import FILE_FORMATS, VECTOR_TYPES  # the quantized kinds: stored dense
 
 if TYPE_CHECKING:
     from vecml_async.emulator.formats import ParsedFile
 
-__all__ = ["Handler", "generated_ids", "job_status", "parse_inline_file"]
+__all__ = [
+    "Handler",
+    "generated_ids",
+    "has_field_names",
+    "job_status",
+    "parse_inline_file",
+    "upload",
+]
 
 Handler = Callable[[Context, Tenant, dict[str, Any]], Awaitable[dict[str, Any]]]
 
-#: Vector types init accepts; the quantized dense kinds are stored as float32 dense.
-VECTOR_TYPES = ("dense", "sparse", "dense8Bit", "dense4Bit", "dense2Bit", "dense1Bit")
 #: Largest dense dimension (a guard against a typo allocating gigabytes per 64 rows).
 MAX_DENSE_DIM = 65_536
 MAX_SPARSE_DIM = 2**31 - 1
-UPLOAD_FORMATS = ("csv", "json", "libsvm", "binary")
 
 
 def _vector_type(fields: dict[str, Any], default: str | None) -> str:
@@ -135,22 +140,38 @@ async def add_data(ctx: Context, tenant: Tenant, fields: dict[str, Any]) -> dict
     return await add_data_batch(ctx, tenant, {**fields, **one})
 
 
+def has_field_names(ctx: Context, fields: dict[str, Any], file_format: str) -> bool:
+    """``has_field_names``: required for csv (as documented) unless the settings allow it
+    missing (then ``true``); ignored for the other formats."""
+    if (
+        file_format == "csv"
+        and fields.get("has_field_names") is None
+        and not ctx.settings.allow_missing_has_field_names
+    ):
+        raise bad("Missing required field 'has_field_names' (required for csv files)")
+    return opt_bool(fields, "has_field_names", True)
+
+
 async def parse_inline_file(
-    fields: dict[str, Any], allowed: tuple[str, ...], **options: Any
+    ctx: Context,
+    fields: dict[str, Any],
+    allowed: tuple[str, ...],
+    *,
+    file_field: str = "file_data",
+    **options: Any,
 ) -> ParsedFile:
-    """Decode ``file_data`` (base64, optionally gzip) and parse it in a worker thread.
+    """Decode ``file_field`` (base64, optionally gzip) and parse it in a worker thread.
 
     ``file_format`` must be one of ``allowed``; ``options`` go to ``formats.parse_file``.
     A corrupt encoding or file is a 400 naming the problem.
     """
-    encoded = req_str(fields, "file_data")
+    encoded = req_str(fields, file_field)
     file_format = req_str(fields, "file_format")
     if file_format not in allowed:
         raise bad(f"Unknown file_format '{file_format}'; expected one of {', '.join(allowed)}")
     compression = opt_str(fields, "compression_type")
     if compression not in (None, "gzip"):
         raise bad(f"Unknown compression_type '{compression}'; only 'gzip' is supported")
-    has_field_names = opt_bool(fields, "has_field_names", True)
     await preload("vecml_async.emulator.formats")
     from vecml_async.emulator import formats
 
@@ -158,11 +179,12 @@ async def parse_inline_file(
         data = formats.decode_base64(encoded)
     except formats.FileFormatError as err:
         raise bad(str(err)) from None
+    header = has_field_names(ctx, fields, file_format)  # after the encoding: what is sent first
     parse = functools.partial(
         formats.parse_file,
         data,
         file_format=file_format,
-        has_field_names=has_field_names,
+        has_field_names=header,
         compression_type=compression,
         **options,
     )
@@ -187,7 +209,10 @@ def _column_selector(fields: dict[str, Any]) -> tuple[str | int | None, list[str
     return id_column, columns
 
 
-async def upload(ctx: Context, tenant: Tenant, fields: dict[str, Any]) -> dict[str, Any]:
+async def upload(
+    ctx: Context, tenant: Tenant, fields: dict[str, Any], *, file_field: str = "file_data"
+) -> dict[str, Any]:
+    """``/upload`` (and, with ``file_field="X"``, the observed ``/upload_automl_X``)."""
     project = ctx.project(tenant, fields)
     name = ctx.name(fields, "collection_name")
     existing = project.collections.get(name)
@@ -196,8 +221,10 @@ async def upload(ctx: Context, tenant: Tenant, fields: dict[str, Any]) -> dict[s
     dim = existing.dim if existing else _vector_dim(fields, declared, required=False)
     id_column, columns = _column_selector(fields)
     parsed = await parse_inline_file(
+        ctx,
         fields,
-        UPLOAD_FORMATS,
+        FILE_FORMATS,
+        file_field=file_field,
         vector_dim=dim,
         vector_type=stored,
         string_id_column=id_column,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -40,7 +40,8 @@ def _check_seconds(name: str, value: float) -> None:
 
 @dataclass(frozen=True)
 class EmulatorSettings:
-    """How the emulator behaves. Every field has the default of a permissive, fast server.
+    """How the emulator behaves. The defaults are a fast server that follows what VecML
+    documents; each leniency is a setting that is off by default.
 
     Attributes:
         rate_limit: calls per second allowed per API key (token bucket); ``None`` = unlimited.
@@ -53,13 +54,22 @@ class EmulatorSettings:
             HTTP 200 with the envelope (the rate-limit and oversize answers keep their status).
         duplicate_ids: ``"overwrite"`` upserts a row whose id exists; ``"reject"`` refuses the
             whole batch with 400 naming the id.
-        allow_auto_training_mode: accept ``training_mode="auto"`` (trained as ``"balanced"``).
+        allow_auto_training_mode: accept ``training_mode="auto"`` (trained as ``"balanced"``);
+            it appears in one VecML example request but not in the documented list, so it is
+            refused by default.
+        allow_missing_has_field_names: accept a csv file without ``has_field_names`` (taken
+            as ``true``); the documentation requires the field for csv, so by default such a
+            request is refused.
+        observed_endpoints: serve ``/upload_automl_X``, ``/attach_automl_label`` and
+            ``/get_feature_importance``, endpoints VecML does not document but real clients
+            call (``False``: they are unknown endpoints, 404).
         api_keys: the keys accepted; ``None`` accepts any non-empty string.
         upload_delay: seconds an upload job waits before it applies its rows.
         training_delay: seconds a training job stays ``pending`` before it starts.
         sink: ``add_data_batch`` only reads and counts the body (no parse, no storage, no
             auth) and answers with a job that is already finished; for measuring a client.
-        faults: injected failures, see :class:`~vecml_async.emulator.faults.FaultConfig`.
+        faults: injected failures, a :class:`~vecml_async.emulator.faults.FaultConfig` or a
+            dict of its fields (``{"error_500": 0.1}``).
         name_pattern: regular expression every project, collection and model name must match.
         data_dir: directory where the data is saved when a server stops and loaded from when
             an emulator is created (see :mod:`~vecml_async.emulator.persist`); ``None`` keeps
@@ -73,7 +83,9 @@ class EmulatorSettings:
     oversize_status: Literal[413, 400] = 413
     error_status: Literal["http", "ok"] = "http"
     duplicate_ids: Literal["overwrite", "reject"] = "overwrite"
-    allow_auto_training_mode: bool = True
+    allow_auto_training_mode: bool = False
+    allow_missing_has_field_names: bool = False
+    observed_endpoints: bool = True
     api_keys: frozenset[str] | None = field(default=None, repr=False)  # keys stay out of logs
     upload_delay: float = 0.0
     training_delay: float = 0.0
@@ -106,8 +118,10 @@ class EmulatorSettings:
         _check_choice("duplicate_ids", self.duplicate_ids, ("overwrite", "reject"))
         _check_seconds("upload_delay", self.upload_delay)
         _check_seconds("training_delay", self.training_delay)
+        if isinstance(self.faults, Mapping):
+            object.__setattr__(self, "faults", FaultConfig(**self.faults))
         if not isinstance(self.faults, FaultConfig):
-            raise TypeError("faults must be a FaultConfig")
+            raise TypeError("faults must be a FaultConfig or a dict of its fields")
         if self.api_keys is not None:
             keys = self.api_keys
             if isinstance(keys, str) or not isinstance(keys, Iterable):

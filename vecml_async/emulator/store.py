@@ -71,10 +71,11 @@ class Batch:
 
 @dataclass
 class Job:
-    """An upload or training job. Status moves pending -> in_progress -> finished | failed."""
+    """An upload, training or label job. Status moves pending -> in_progress -> finished |
+    failed. Label jobs (``/attach_automl_label``) keep the attribute in ``label_attribute``."""
 
     job_id: str
-    kind: Literal["upload", "training"]
+    kind: Literal["upload", "training", "label"]
     status: JobStatus = "pending"
     started: datetime = field(default_factory=utcnow)
     ended: datetime | None = None

@@ -3,7 +3,8 @@
 ``demo`` runs VecML's AutoML example at scale (:mod:`vecml_async._demo`), on the embedded
 emulator unless a key or base URL points it at a server. ``emulator`` is
 ``python -m vecml_async.emulator`` under this command's name: the same options, checked here
-first so a bad one is one ``error:`` line like any other command's.
+first so a bad one is one ``error:`` line like any other command's; it serves in a child
+process that Ctrl-C stops within 2 s, even during a training job (see ``_supervise``).
 """
 
 from __future__ import annotations
@@ -12,14 +13,17 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from vecml_async._cli_common import ApiKey, BaseUrl, JsonOut, TrainingMode, run
-from vecml_async._cli_output import (
+from vecml_async.cli._common import ApiKey, BaseUrl, JsonOut, run
+from vecml_async.cli._live import IngestWatch
+from vecml_async.cli._output import (
     UsageError,
     metric_text,
     print_json,
     remember_key,
     rich_console,
 )
+from vecml_async.cli._supervise import run_emulator
+from vecml_async.models import TrainingMode
 
 #: The program name the emulator's parser shows under this command.
 EMULATOR_PROG = "vecml-async emulator"
@@ -40,7 +44,7 @@ def demo(
     project: Annotated[
         str, typer.Option(help="Project to use; DELETED first if it exists.")
     ] = "vecml_async_demo",
-    mode: Annotated[TrainingMode, typer.Option(help="Training mode.")] = TrainingMode.high_speed,
+    mode: Annotated[TrainingMode, typer.Option(help="Training mode.")] = "high_speed",
     concurrency: Annotated[int, typer.Option(min=1, help="Concurrent requests.")] = 4,
     rate_limit: Annotated[
         float | None, typer.Option(help="Client calls per second to a given server (default: 10).")
@@ -67,15 +71,18 @@ def demo(
         dim=dim,
         prediction_rows=prediction_rows,
         project=project,
-        training_mode=mode.value,
+        training_mode=mode,
         concurrency=concurrency,
         cleanup=cleanup,
     )
-    console = rich_console()
+    status = rich_console(stderr=True)
+    watch = IngestWatch(show=not json_out)
 
     def on_step(name: str, detail: str, seconds: float) -> None:
+        if watch.state is not None:
+            watch.close()  # the training ingest is over: its bar ends before the next line
         if not json_out:
-            console.print(f"[green]✓[/] {name:<18} {seconds:6.2f} s  {detail}")
+            status.print(f"[green]✓[/] {name:<18} {seconds:6.2f} s  {detail}")
 
     remember_key(api_key)
     result = run(
@@ -85,14 +92,14 @@ def demo(
             base_url=base_url,
             use_emulator=True if emulator else None,
             rate_limit=rate_limit,
-            progress=not json_out,
+            progress=watch,
             on_step=on_step,
         )
     )
     if json_out:
         print_json(result.as_dict())
     else:
-        _print_demo(result, console)
+        _print_demo(result, rich_console())
 
 
 def _print_demo(result: Any, console: Any) -> None:
@@ -170,4 +177,4 @@ def emulator(ctx: typer.Context) -> None:
         "works unless --api-key limits them. Ctrl-C stops it.",
         err=True,
     )
-    raise typer.Exit(command.main(args, prog=EMULATOR_PROG))
+    raise typer.Exit(run_emulator(args, EMULATOR_PROG))

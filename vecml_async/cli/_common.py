@@ -9,25 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
+import os
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 import typer
 
-from vecml_async._cli_output import remember_key
 from vecml_async._client import AsyncVecML
 from vecml_async._config import API_KEY_ENV, BASE_URL_ENV
+from vecml_async.cli._output import remember_key
+from vecml_async.errors import InvalidInputError
 
 T = TypeVar("T")
-
-
-class TrainingMode(str, enum.Enum):
-    high_speed = "high_speed"
-    balanced = "balanced"
-    high_accuracy = "high_accuracy"
-    auto = "auto"
 
 
 ApiKey = Annotated[
@@ -71,7 +65,14 @@ async def connect(
     api_key: str | None, base_url: str | None, **options: Any
 ) -> AsyncIterator[AsyncVecML]:
     """A client for the key and URL given (or their environment variables); the key is
-    masked in any error line the command prints."""
+    masked in any error line the command prints. No key: a usage error naming the option
+    and the variable."""
+    if not (api_key or os.environ.get(API_KEY_ENV)):
+        raise InvalidInputError(
+            f"no API key: pass --api-key or set {API_KEY_ENV} (any non-empty key works with "
+            "a local emulator)",
+            field="api_key",
+        )
     remember_key(api_key)
     async with AsyncVecML(api_key or None, base_url=base_url or None, **options) as client:
         yield client

@@ -2,18 +2,23 @@
 
 Every command that talks to a server takes the key from ``--api-key`` or ``VECML_API_KEY``
 (never printed) and the URL from ``--base-url`` or ``VECML_BASE_URL`` (default: VecML's cloud).
-Results go to stdout, as text or, with ``--json``, as one JSON document for scripts. Failures
+Results go to stdout, as text or, with ``--json``, as one JSON document for scripts; progress
+and status lines go to stderr. Failures
 print ONE line on stderr, ``error: ...``, without a traceback, and exit with a code from
 :class:`ExitCode`.
 
-This module assembles the command tree; the commands live in private modules:
+This module assembles the command tree; the commands live in one module per group:
 
-* :mod:`vecml_async._cli_output`: exit codes, error lines, JSON and metric printing;
-* :mod:`vecml_async._cli_common`: the shared options, ``parse_size``, the client factory;
-* :mod:`vecml_async._cli_local`: ``demo`` and ``emulator``;
-* :mod:`vecml_async._cli_ingest`: ``ingest``;
-* :mod:`vecml_async._cli_jobs`: ``train``, ``predict``, ``job ...``, ``model ...``;
-* :mod:`vecml_async._cli_resources`: ``project ...``, ``collection ...``.
+* :mod:`vecml_async.cli.local`: ``demo`` and ``emulator``;
+* :mod:`vecml_async.cli.ingest`: ``ingest``;
+* :mod:`vecml_async.cli.automl`: ``train`` and ``predict``;
+* :mod:`vecml_async.cli.job`: ``job status|wait``;
+* :mod:`vecml_async.cli.model`: ``model list|metric|delete``;
+* :mod:`vecml_async.cli.resources`: ``project ...``, ``collection ...``;
+
+and the shared parts in :mod:`~vecml_async.cli._output` (exit codes, error lines, JSON),
+:mod:`~vecml_async.cli._common` (options, the client factory) and
+:mod:`~vecml_async.cli._live` (the status line and progress, on stderr).
 """
 
 from __future__ import annotations
@@ -24,21 +29,15 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from vecml_async._cli_common import parse_size
-from vecml_async._cli_ingest import ingest
-from vecml_async._cli_jobs import (
-    job_status,
-    job_wait,
-    model_delete,
-    model_list,
-    model_metric,
-    predict,
-    train,
-)
-from vecml_async._cli_local import EMULATOR_COMMAND_SETTINGS, demo, emulator
-from vecml_async._cli_output import ErrorLineGroup, ExitCode
-from vecml_async._cli_resources import collection_init, project_create, project_delete
 from vecml_async._version import __version__
+from vecml_async.cli._common import parse_size
+from vecml_async.cli._output import ErrorLineGroup, ExitCode
+from vecml_async.cli.automl import predict, train
+from vecml_async.cli.ingest import ingest
+from vecml_async.cli.job import job_status, job_wait
+from vecml_async.cli.local import EMULATOR_COMMAND_SETTINGS, demo, emulator
+from vecml_async.cli.model import model_delete, model_list, model_metric
+from vecml_async.cli.resources import collection_init, project_create, project_delete
 
 __all__ = ["ExitCode", "app", "main", "parse_size"]
 

@@ -6,12 +6,11 @@ deleting asks for confirmation unless ``--yes``.
 
 from __future__ import annotations
 
-import enum
 from typing import Annotated
 
 import typer
 
-from vecml_async._cli_common import (
+from vecml_async.cli._common import (
     ApiKey,
     BaseUrl,
     Collection,
@@ -22,12 +21,8 @@ from vecml_async._cli_common import (
     run,
     with_client,
 )
-from vecml_async._cli_output import print_done
-
-
-class VectorType(str, enum.Enum):
-    dense = "dense"
-    sparse = "sparse"
+from vecml_async.cli._output import print_done
+from vecml_async.models import VectorType
 
 
 def project_create(
@@ -78,9 +73,7 @@ def collection_init(
     dim: Annotated[
         int | None, typer.Option(min=1, help="Vector dimension (needed for dense).")
     ] = None,
-    vector_type: Annotated[
-        VectorType, typer.Option("--type", help="Vector type.")
-    ] = VectorType.dense,
+    vector_type: Annotated[VectorType, typer.Option("--type", help="Vector type.")] = "dense",
     exist_ok: Annotated[
         bool, typer.Option("--exist-ok", help="An existing collection is not an error.")
     ] = False,
@@ -95,7 +88,7 @@ def collection_init(
             await client.init(
                 project,
                 collection,
-                vector_type=vector_type.value,
+                vector_type=vector_type,
                 vector_dim=dim,
                 exist_ok=exist_ok,
             )

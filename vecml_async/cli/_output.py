@@ -151,11 +151,18 @@ def print_done(json_out: bool, text: str, **fields: str) -> None:
         typer.echo(text)
 
 
-def rich_console() -> Any:
-    """A rich console for tables (imported only by the commands that draw them)."""
+#: Width of a rich console that is not a terminal: wide enough that no line is wrapped.
+PLAIN_WIDTH = 1000
+
+
+def rich_console(*, stderr: bool = False) -> Any:
+    """A rich console on stdout (results: tables) or stderr (progress and status). Off a
+    terminal it does not wrap: a pipe or a log gets whole lines."""
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=False)
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else PLAIN_WIDTH
+    return Console(file=stream, highlight=False, soft_wrap=width is not None, width=width)
 
 
 def metric_dict(value: ClassificationMetrics | float | dict[str, float] | None) -> Any:

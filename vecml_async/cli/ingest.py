@@ -1,23 +1,26 @@
 """``vecml-async ingest``: stream a file into a collection with ``add_data_batch``.
 
 The file is read in constant memory and sent through :meth:`AsyncVecML.ingest` (size-capped
-batches, concurrent senders, retries). When rows did not land, their ids are written to a
-file, one per line, and the command exits 3; with ``--checkpoint``, running the same command
-again sends only what is missing.
+batches, concurrent senders, retries), with its progress on stderr. When rows did not land,
+their ids are written to a file in the working directory (or ``--failed-ids``), one per line,
+and the command exits 3; with ``--checkpoint``, running the same command again sends only
+what is missing. Ctrl-C says how many rows landed and how to resume, and exits 130.
 """
 
 from __future__ import annotations
 
 import enum
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from vecml_async._cli_common import ApiKey, BaseUrl, JsonOut, connect, csv_list, parse_size, run
-from vecml_async._cli_output import ExitCode, print_json, say_error
 from vecml_async._ingest_defaults import DEFAULT_CONCURRENCY, DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS
 from vecml_async._report import IngestReport
+from vecml_async.cli._common import ApiKey, BaseUrl, JsonOut, connect, csv_list, parse_size, run
+from vecml_async.cli._live import IngestWatch, ingest_interrupted
+from vecml_async.cli._output import ExitCode, print_json, say_error
 from vecml_async.errors import IngestError
 
 
@@ -88,10 +91,17 @@ def ingest(
             "--skip-invalid", help="Skip invalid rows (listed as failed) instead of stopping."
         ),
     ] = False,
+    check_duplicates: Annotated[
+        bool,
+        typer.Option(
+            "--check-duplicates",
+            help="Refuse a repeated id in the file (memory grows with the number of ids).",
+        ),
+    ] = False,
     failed_ids: Annotated[
         Path | None,
         typer.Option(
-            help="Where to write failed ids (default: FILE.failed-ids.txt).", dir_okay=False
+            help="Where to write failed ids (default: ./FILE.failed-ids.txt).", dir_okay=False
         ),
     ] = None,
     json_out: JsonOut = False,
@@ -110,6 +120,7 @@ def ingest(
     client_options: dict[str, Any] = {"max_retries": max_retries}
     if rate_limit is not None:
         client_options["rate_limit"] = rate_limit
+    watch = IngestWatch(show=not json_out)
 
     async def go() -> IngestReport:
         async with connect(api_key, base_url, **client_options) as client:
@@ -134,17 +145,37 @@ def ingest(
                     raise_on_error=False,
                     on_invalid="skip" if skip_invalid else "raise",
                     checkpoint=str(checkpoint) if checkpoint is not None else None,
-                    progress=not json_out,
+                    check_duplicate_ids=check_duplicates,
+                    progress=watch,
                 )
             except IngestError as err:
                 return err.report
 
-    report = run(go)
+    try:
+        report = run(go)
+    except KeyboardInterrupt:
+        watch.close()
+        ingest_interrupted(watch, str(checkpoint) if checkpoint else None, sys.argv[1:])
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
+    finally:
+        watch.close()
+    _finish(report, file, failed_ids, checkpoint, json_out=json_out, wait=wait)
+
+
+def _finish(
+    report: IngestReport,
+    file: Path,
+    failed_ids: Path | None,
+    checkpoint: Path | None,
+    *,
+    json_out: bool,
+    wait: bool,
+) -> None:
+    """Print the report (stdout), write the failed ids and say what to do (stderr)."""
     ids_path: Path | None = None
     if not report.complete:
-        ids_path = failed_ids or file.with_name(file.name + ".failed-ids.txt")
-        ids = report.failed_ids
-        ids_path.write_text("".join(f"{i}\n" for i in ids), encoding="utf-8")
+        ids_path = failed_ids or Path.cwd() / (file.name + ".failed-ids.txt")
+        ids_path.write_text("".join(f"{i}\n" for i in report.failed_ids), encoding="utf-8")
     if json_out:
         print_json(_report_dict(report, ids_path))
     else:
@@ -156,7 +187,11 @@ def ingest(
         message = f"{report.failed_row_count:,} rows not sent ({detail}); ids in {ids_path}"
         if report.stopped:
             message += f"; stopped after reading {report.rows_total:,} rows"
-        message += "; re-run to resume" if checkpoint else "; use --checkpoint to resume"
+        if checkpoint:
+            message += "; re-run the same command to send the rest"
+        elif report.rows_sent:
+            # Only then does a checkpoint help: a re-run would skip what landed.
+            message += "; add --checkpoint FILE to resume without sending the rest again"
         say_error(message)
         raise typer.Exit(ExitCode.INCOMPLETE)
 
