@@ -28,7 +28,7 @@ from vecml_async._config import (
 from vecml_async._files import load_file
 from vecml_async._ingest import ingest as _ingest
 from vecml_async._jobs import TrainingJob, UploadJob
-from vecml_async._limiter import RateLimiter
+from vecml_async._limiter import Budget, budget_from_option
 from vecml_async._redact import Secret
 from vecml_async._sources import ChunkEncoder, RawChunk
 from vecml_async._transport import Transport
@@ -112,8 +112,10 @@ class AsyncVecML:
         max_retries: shorthand for ``retry=RetryPolicy(max_retries=...)``.
         retry: the retry policy (backoff, jitter, Retry-After).
         poll: how job futures poll, and their default deadlines.
-        rate_limit: calls per second (a float), a full :class:`RateLimitPolicy`, or ``None``
-            for no client-side ceiling (the client still slows down when the server refuses).
+        rate_limit: calls per second (a float), a full :class:`RateLimitPolicy`, ``None``
+            for no client-side ceiling (the client still slows down when the server refuses),
+            or a :class:`Budget` shared with other clients or processes (e.g.
+            :class:`vecml_async.budget.RedisBudget`); every call of the client spends it.
         http_client: an ``httpx.AsyncClient`` to use instead of the client's own (it is not
             closed by ``aclose()``).
         training_modes: the ``training_mode`` values accepted before sending; add ``"auto"``
@@ -130,7 +132,7 @@ class AsyncVecML:
         max_retries: int | None = None,
         retry: RetryPolicy | None = None,
         poll: PollPolicy | None = None,
-        rate_limit: float | RateLimitPolicy | None = _UNSET,
+        rate_limit: float | RateLimitPolicy | Budget | None = _UNSET,
         http_client: httpx.AsyncClient | None = None,
         training_modes: Collection[str] = TRAINING_MODES,
         max_connections: int = 64,
@@ -147,17 +149,11 @@ class AsyncVecML:
         retry = retry or RetryPolicy()
         if max_retries is not None:
             retry = dataclasses.replace(retry, max_retries=max_retries)
-        if rate_limit is _UNSET:
-            limit = RateLimitPolicy()
-        elif isinstance(rate_limit, RateLimitPolicy):
-            limit = rate_limit
-        else:
-            limit = RateLimitPolicy(calls_per_second=rate_limit)
+        self.limiter = budget_from_option(RateLimitPolicy() if rate_limit is _UNSET else rate_limit)
         self._key = Secret(key)
         self.base_url = url.rstrip("/")
         self.poll = poll or PollPolicy()
         self.training_modes = tuple(training_modes)
-        self.limiter = RateLimiter(limit)
         self._transport = Transport(
             base_url=self.base_url,
             api_key=self._key,

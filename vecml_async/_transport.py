@@ -23,7 +23,7 @@ import orjson
 
 from vecml_async._config import RetryPolicy
 from vecml_async._encoding import EncodedBody, encode_request
-from vecml_async._limiter import RateLimiter
+from vecml_async._limiter import Budget
 from vecml_async._redact import Secret
 from vecml_async.errors import (
     APIError,
@@ -199,7 +199,7 @@ class Transport:
         api_key: Secret,
         timeout: float | httpx.Timeout,
         retry: RetryPolicy,
-        limiter: RateLimiter,
+        limiter: Budget,
         http_client: httpx.AsyncClient | None = None,
         max_connections: int = 64,
         seed: int | None = None,
