@@ -12,8 +12,9 @@ the clocks of the machines sharing the budget do not matter:
 ``KEYS[1]`` is a hash (``rate``, ``target``, ``last_change``, ``last_decrease``, ``tat``) and
 ``KEYS[2]`` a list of recent call starts; both expire after ``ttl`` milliseconds of disuse.
 ``ARGV``: op, ceiling (``""``: none), adaptive (``"1"``/``"0"``), floor, decrease factor,
-recovery per second, decrease interval, ttl, history length, recovery step fraction, and
-an optional time to use instead of ``TIME`` (``""``: Redis's clock).
+recovery per second, decrease interval, ttl, history length, recovery step fraction, the
+slot margin, and an optional time to use instead of ``TIME`` (absent or ``""``: Redis's
+clock).
 
 Times are seconds stored with 17 significant digits (Lua's ``tostring`` keeps 14, which
 would round ``TIME`` to 0.1 ms). The answer is ``{wait, allowed rate ("": unlimited),
@@ -37,7 +38,8 @@ local interval = tonumber(ARGV[7])
 local ttl = tonumber(ARGV[8])
 local history = tonumber(ARGV[9])
 local step = tonumber(ARGV[10])
-local now = tonumber(ARGV[11] or '')
+local margin = tonumber(ARGV[11])
+local now = tonumber(ARGV[12] or '')
 if now == nil then
   local t = redis.call('TIME')
   now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -102,7 +104,7 @@ if op == 'acquire' then
   local r = allowed()
   if r ~= nil then
     local slot = math.max(now, tat)
-    tat = slot + 1 / r
+    tat = slot + (1 + margin) / r
     wait = slot - now
   end
   redis.call('RPUSH', KEYS[2], fmt(now + wait))

@@ -40,15 +40,17 @@ REBUILD_FRACTION = 0.05
 HISTORY = 256
 
 
-def reserve(tat: float, now: float, rate: float | None) -> tuple[float, float]:
+def reserve(tat: float, now: float, rate: float | None, margin: float = 0.0) -> tuple[float, float]:
     """One GCRA reservation: ``(new_tat, wait)`` for a call arriving at ``now``.
 
-    ``rate=None`` (unlimited) grants at once and leaves ``tat`` where it was.
+    Slots are ``(1 + margin) / rate`` apart: ``margin`` (seconds) is how late a call may
+    start, or reach the server, after its slot and still leave no one-second window with
+    more than ``rate`` calls. ``rate=None`` (unlimited) grants at once and leaves ``tat``.
     """
     if rate is None:
         return tat, 0.0
     slot = max(now, tat)
-    return slot + 1.0 / rate, slot - now
+    return slot + (1.0 + margin) / rate, slot - now
 
 
 def achieved_rate(
@@ -74,6 +76,7 @@ class BudgetState:
         last_decrease: when ``rate`` was last decreased.
         starts: when the last :data:`HISTORY` calls started (their slots).
         tat: the GCRA theoretical arrival time of the next call.
+        margin: seconds of lateness the slots leave room for (see :func:`reserve`).
     """
 
     ceiling: float | None
@@ -82,11 +85,12 @@ class BudgetState:
     last_change: float = 0.0
     last_decrease: float = -math.inf
     tat: float = 0.0
+    margin: float = 0.0
     starts: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY))
 
     @classmethod
-    def for_policy(cls, policy: RateLimitPolicy) -> BudgetState:
-        return cls(ceiling=policy.calls_per_second, target=policy.calls_per_second)
+    def for_policy(cls, policy: RateLimitPolicy, margin: float = 0.0) -> BudgetState:
+        return cls(ceiling=policy.calls_per_second, target=policy.calls_per_second, margin=margin)
 
     @property
     def allowed(self) -> float | None:
@@ -96,7 +100,7 @@ class BudgetState:
     def acquire(self, policy: RateLimitPolicy, now: float) -> float:
         """Recover, reserve the next slot and count the call; seconds to wait for it."""
         self.recover(policy, now)
-        self.tat, wait = reserve(self.tat, now, self.allowed)
+        self.tat, wait = reserve(self.tat, now, self.allowed, self.margin)
         self.count_call(now + wait)
         return wait
 

@@ -31,12 +31,20 @@ from vecml_async.errors import InvalidInputError, VecMLError
 if TYPE_CHECKING:
     import redis.asyncio
 
-__all__ = ["DEFAULT_BUDGET_NAME", "Budget", "BudgetUnavailableError", "RedisBudget"]
+__all__ = [
+    "DEFAULT_BUDGET_NAME",
+    "DEFAULT_MARGIN",
+    "Budget",
+    "BudgetUnavailableError",
+    "RedisBudget",
+]
 
 logger = logging.getLogger("vecml_async")
 
 #: The budget name used when none is given: processes with the same name share a budget.
 DEFAULT_BUDGET_NAME = "default"
+#: Seconds of lateness a shared budget's slots leave room for (see ``margin``).
+DEFAULT_MARGIN = 0.05
 _KEY_PREFIX = "vecml-async:budget:"
 
 
@@ -76,6 +84,11 @@ class RedisBudget:
         url: the Redis URL (``redis://``, ``rediss://`` or ``unix://``).
         calls_per_second: the ceiling R for all processes together: no one-second window
             (on Redis's clock) holds more than R call starts.
+        margin: seconds a call may start (or reach the server) late after its slot and still
+            arrive within R per second as the server counts: slots are ``(1 + margin) / R``
+            apart. The default, :data:`DEFAULT_MARGIN`, costs about 5% of R and absorbs the
+            reply latency, sleep lateness and network jitter of a busy machine; ``0`` spends
+            the full R where the server tolerates a call or two of burst.
         name: the budget's name; processes with the same name (and Redis) share it.
             Default :data:`DEFAULT_BUDGET_NAME`. Every process must use the same R.
         policy: the adaptive behaviour (decrease factor, recovery, floor, burst interval);
@@ -100,6 +113,7 @@ class RedisBudget:
         *,
         name: str | None = None,
         policy: RateLimitPolicy | None = None,
+        margin: float = DEFAULT_MARGIN,
         fallback: int | None = None,
         timeout: float = 2.0,
         retry_interval: float = 5.0,
@@ -109,6 +123,8 @@ class RedisBudget:
             raise InvalidInputError("must be > 0", field="calls_per_second")
         if fallback is not None and (isinstance(fallback, bool) or fallback < 1):
             raise InvalidInputError("must be None or a number of processes >= 1", field="fallback")
+        if not 0 <= margin < 1:
+            raise InvalidInputError("must be in [0, 1) seconds", field="margin")
         self._redis = _redis_module()
         self.name = name or DEFAULT_BUDGET_NAME
         self.calls_per_second = float(calls_per_second)
@@ -121,6 +137,7 @@ class RedisBudget:
             recovery_per_second=base.recovery_per_second,
             decrease_interval=base.decrease_interval,
         )
+        self.margin = float(margin)
         self.fallback = fallback
         self._url = url
         self._timeout = timeout
@@ -239,6 +256,7 @@ class RedisBudget:
             str(self._ttl_ms),
             str(HISTORY),
             repr(REBUILD_FRACTION),
+            repr(self.margin),
         ]
 
     async def _call(self, op: str) -> float:

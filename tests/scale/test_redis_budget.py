@@ -54,8 +54,8 @@ async def test_script_mirrors_the_python_arithmetic(redis_url, raw, name):
     """Fed the same operations at the same times, the Lua script and BudgetState answer
     the same waits and rates (a random walk through decreases, bursts and recoveries)."""
     policy = RateLimitPolicy(calls_per_second=R, decrease_interval=0.5, recovery_per_second=0.1)
-    budget = RedisBudget(redis_url, R, name=name, policy=policy)
-    state = BudgetState.for_policy(budget.policy)
+    budget = RedisBudget(redis_url, R, name=name, policy=policy, margin=0.05)
+    state = BudgetState.for_policy(budget.policy, margin=0.05)
     script = raw.register_script(BUDGET_SCRIPT)
     rng = random.Random(7)
     now = 1_000.0
@@ -78,7 +78,7 @@ async def test_slots_from_many_clients_never_exceed_r_in_a_window(redis_url, nam
     """Reservations racing from 4 connections on Redis's own clock: their slots (TIME +
     wait) never put more than R starts in a one-second window, and they keep the rate."""
     clients = [redis.asyncio.from_url(redis_url, decode_responses=True) for _ in range(4)]
-    budget = RedisBudget(redis_url, R, name=name)
+    budget = RedisBudget(redis_url, R, name=name, margin=0.0)
     try:
         scripts = [c.register_script(BUDGET_SCRIPT) for c in clients]
         answers = await asyncio.gather(
@@ -106,8 +106,8 @@ async def test_acquire_sleeps_for_the_shared_slot(redis_url, name):
             stamps.append(loop.time())
 
         await asyncio.gather(*(one(a if k % 2 else b) for k in range(10)))
-    # Ten slots one interval apart take at least 9/R seconds, whatever the jitter.
-    assert max(stamps) - min(stamps) >= 9 / R - 0.01
+    # Ten slots one interval apart take at least 9 x 1.05 / R seconds, whatever the jitter.
+    assert max(stamps) - min(stamps) >= 9 * 1.05 / R - 0.01
 
 
 async def test_one_decrease_per_burst_across_clients(redis_url, name):
@@ -130,7 +130,7 @@ async def test_one_decrease_per_burst_across_clients(redis_url, name):
 async def test_the_shared_rate_recovers_for_everyone(redis_url, raw, name):
     """After a decrease, the rate every worker sees climbs back on Redis's clock."""
     policy = RateLimitPolicy(recovery_per_second=0.05, decrease_interval=1.0)
-    budget = RedisBudget(redis_url, R, name=name, policy=policy)
+    budget = RedisBudget(redis_url, R, name=name, policy=policy, margin=0.0)
     script = raw.register_script(BUDGET_SCRIPT)
     for k in range(20):
         await _run(script, budget, "acquire", 100.0 + k / R)
@@ -177,13 +177,14 @@ async def test_fallback_runs_a_local_share_of_the_budget(unreachable_redis_url):
 
 
 @pytest.mark.parametrize(
-    ("args", "field"), [((0,), "calls_per_second"), ((5,), "fallback")], ids=["rate", "fallback"]
+    ("rate", "options", "field"),
+    [(0, {}, "calls_per_second"), (5, {"fallback": 0}, "fallback"), (5, {"margin": 1}, "margin")],
+    ids=["rate", "fallback", "margin"],
 )
-def test_nonsense_options_are_refused(args, field):
-    """A budget of no calls, or a fallback over zero processes, is refused up front."""
+def test_nonsense_options_are_refused(rate, options, field):
+    """No calls, a fallback over zero processes or a margin of a second are refused."""
     from vecml_async import InvalidInputError
 
-    kwargs = {"fallback": 0} if field == "fallback" else {}
     with pytest.raises(InvalidInputError) as info:
-        RedisBudget("redis://127.0.0.1:1/0", *args, **kwargs)
+        RedisBudget("redis://127.0.0.1:1/0", rate, **options)
     assert info.value.field == field

@@ -38,6 +38,21 @@ def test_reserve_spaces_slots_one_interval_apart():
     assert reserve(3.0, 10.0, None) == (3.0, 0.0)
 
 
+def test_margin_leaves_room_for_late_starts():
+    """With a margin m, R slots span (1 + m) seconds: a call that starts up to m late still
+    leaves at most R in every one-second window; without the margin it makes R + 1."""
+    policy = RateLimitPolicy(calls_per_second=10.0)
+
+    def first_call_late(margin: float) -> list[float]:
+        slots = grant_times(BudgetState.for_policy(policy, margin=margin), policy, [0.0] * 30)
+        return [slots[0] + 0.19, *slots[1:]]
+
+    with_margin = first_call_late(0.2)
+    assert with_margin[2] - with_margin[1] == pytest.approx(0.12)
+    assert max_in_window(with_margin) == 10
+    assert max_in_window(first_call_late(0.0)) == 11
+
+
 @pytest.mark.parametrize("rate", [1.0, 7.0, 20.0, 333.0])
 def test_simultaneous_arrivals_get_at_most_rate_slots_per_window(rate):
     """However many calls arrive together, no one-second window holds more than R slots,
