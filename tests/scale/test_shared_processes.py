@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import json
+import os
 import subprocess
 import sys
 import uuid
@@ -169,3 +170,22 @@ def test_budget_above_the_server_limit_converges(emulator, redis_url):
     total = WORKERS * ROWS_PER_CALL * CALLS_PER_WORKER
     assert figures["rows_sent"] == total and figures["failed"] == 0, figures
     assert 0 < figures["refusals"] <= 0.25 * WORKERS * CALLS_PER_WORKER, figures
+
+
+def test_scale_out_example_runs_as_shipped(redis_url):
+    """examples/scale_out.py: its workers share one budget; the emulator saw no refusal."""
+    example = Path(__file__).resolve().parents[2] / "examples" / "scale_out.py"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VECML_")}
+    done = subprocess.run(
+        [sys.executable, str(example), "--redis", redis_url, "--workers", "2", "--rows", "8000"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    last = done.stdout.strip().splitlines()[-1]
+    assert "0 refused, 8,000 rows stored" in last, done.stdout
+    busiest = int(last.split("busiest second ")[1].split()[0])
+    assert busiest <= R, done.stdout
