@@ -32,7 +32,7 @@ from vecml_async._config import RateLimitPolicy
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-__all__ = ["HISTORY", "REBUILD_FRACTION", "BudgetState", "achieved_rate", "reserve"]
+__all__ = ["HISTORY", "REBUILD_FRACTION", "BudgetState", "achieved_rate", "pushed", "reserve"]
 
 #: Recovery moves the rate in steps of at least this fraction of it (no churn per call).
 REBUILD_FRACTION = 0.05
@@ -51,6 +51,15 @@ def reserve(tat: float, now: float, rate: float | None, margin: float = 0.0) -> 
         return tat, 0.0
     slot = max(now, tat)
     return slot + (1.0 + margin) / rate, slot - now
+
+
+def pushed(tat: float, started: float, rate: float | None, margin: float = 0.0) -> float:
+    """``tat`` after a call that started at ``started``, possibly after its slot (its event
+    loop was busy): the next slot is at least one interval after the real start, so calls
+    that wake late together still start one interval apart."""
+    if rate is None:
+        return tat
+    return max(tat, started + (1.0 + margin) / rate)
 
 
 def achieved_rate(

@@ -21,13 +21,20 @@ import asyncio
 import logging
 import math
 import time
+from collections.abc import Awaitable, Callable
 from typing import Protocol, runtime_checkable
 
-from vecml_async._budget_state import BudgetState, reserve
+from vecml_async._budget_state import BudgetState, pushed, reserve
 from vecml_async._config import RateLimitPolicy
 from vecml_async.errors import InvalidInputError
 
-__all__ = ["Budget", "RateLimiter", "budget_from_option", "require_asyncio"]
+__all__ = [
+    "Budget",
+    "RateLimiter",
+    "budget_from_option",
+    "require_asyncio",
+    "sleep_until_slot",
+]
 
 logger = logging.getLogger("vecml_async")
 
@@ -52,6 +59,28 @@ class Budget(Protocol):
     def current_rate(self) -> float | None: ...
 
 
+#: A shared slot is given up when its call wakes this much later than the slot (or later
+#: than the budget's margin, if larger): the event loop was busy, and starting now could put
+#: more than R calls in a second. Re-slotting happens at most :data:`MAX_RESLOTS` times.
+MIN_LATENESS = 0.005
+MAX_RESLOTS = 3
+
+
+async def sleep_until_slot(take_slot: Callable[[], Awaitable[float]], margin: float) -> None:
+    """Take a slot of a shared budget (``take_slot`` answers the seconds to wait) and sleep
+    until it; take a new one when the sleep ended too late (see :data:`MIN_LATENESS`)."""
+    loop = require_asyncio()
+    tolerance = max(margin, MIN_LATENESS)
+    for attempt in range(MAX_RESLOTS + 1):
+        wait = await take_slot()
+        due = loop.time() + wait
+        if wait > 0:
+            await asyncio.sleep(wait)
+        if loop.time() - due <= tolerance or attempt == MAX_RESLOTS:
+            return
+        logger.debug("woke %.3f s after a shared slot: taking a new one", loop.time() - due)
+
+
 def require_asyncio() -> asyncio.AbstractEventLoop:
     """The running asyncio loop, or a RuntimeError that says vecml_async needs one."""
     try:
@@ -67,14 +96,16 @@ class RateLimiter:
     """The budget one client shares between all its tasks, in this process only.
 
     Slots are spaced on the event loop's clock (``loop.time()``); the adaptive state follows
-    ``time.monotonic()``. Reservations are taken synchronously, so concurrent tasks get
-    successive slots without a lock; a task cancelled while it waits leaves its slot unused.
+    ``time.monotonic()``. One waiter at a time holds the next slot (the others queue in
+    order), and a call that wakes late because the loop was busy pushes the next slot one
+    interval past its real start: a stalled loop never releases a burst of calls.
     """
 
     def __init__(self, policy: RateLimitPolicy) -> None:
         self._policy = policy
         self._state = BudgetState.for_policy(policy)
         self._tat = 0.0  # GCRA state, on the loop's clock
+        self._turn = asyncio.Lock()
         self.rate_limited_count = 0
 
     def __repr__(self) -> str:
@@ -93,9 +124,13 @@ class RateLimiter:
         """Wait until one more call may start."""
         loop = require_asyncio()
         self._recover()
-        self._tat, wait = reserve(self._tat, loop.time(), self._state.allowed)
-        if wait > 0:
-            await asyncio.sleep(wait)
+        rate = self._state.allowed
+        if rate is not None:
+            async with self._turn:
+                self._tat, wait = reserve(self._tat, loop.time(), rate)
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                self._tat = pushed(self._tat, loop.time(), rate)
         self._state.count_call(time.monotonic())
 
     def on_rate_limited(self) -> None:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from vecml_async._budget_lua import BUDGET_SCRIPT
 from vecml_async._budget_state import HISTORY, REBUILD_FRACTION
 from vecml_async._config import RateLimitPolicy
-from vecml_async._limiter import Budget, RateLimiter, require_asyncio
+from vecml_async._limiter import Budget, RateLimiter, require_asyncio, sleep_until_slot
 from vecml_async.errors import InvalidInputError, VecMLError
 
 if TYPE_CHECKING:
@@ -88,7 +88,8 @@ class RedisBudget:
             arrive within R per second as the server counts: slots are ``(1 + margin) / R``
             apart. The default, :data:`DEFAULT_MARGIN`, costs about 5% of R and absorbs the
             reply latency, sleep lateness and network jitter of a busy machine; ``0`` spends
-            the full R where the server tolerates a call or two of burst.
+            the full R where the server tolerates a call or two of burst. A call that wakes
+            later than that after its slot (its event loop was busy) takes a new slot.
         name: the budget's name; processes with the same name (and Redis) share it.
             Default :data:`DEFAULT_BUDGET_NAME`. Every process must use the same R.
         policy: the adaptive behaviour (decrease factor, recovery, floor, burst interval);
@@ -181,14 +182,14 @@ class RedisBudget:
             await self._local.acquire()
             return
         try:
-            wait = await self._call("acquire")
+            await sleep_until_slot(self._take_slot, self.margin)
         except BudgetUnavailableError:
             if self.fallback is None:
                 raise
             await self._fall_back().acquire()
-            return
-        if wait > 0:
-            await asyncio.sleep(wait)
+
+    async def _take_slot(self) -> float:
+        return await self._call("acquire")
 
     def on_rate_limited(self) -> None:
         """The server refused a call: tell Redis (in the background), which lowers the

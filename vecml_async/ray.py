@@ -40,7 +40,7 @@ from vecml_async import IngestReport
 from vecml_async._budget_state import BudgetState
 from vecml_async._client import AsyncVecML
 from vecml_async._config import API_KEY_ENV, RateLimitPolicy
-from vecml_async._limiter import Budget, require_asyncio
+from vecml_async._limiter import Budget, sleep_until_slot
 from vecml_async._ray_blocks import block_rows, merge_reports, portable_report
 from vecml_async.budget import DEFAULT_MARGIN
 from vecml_async.errors import IngestError, InvalidInputError
@@ -132,13 +132,14 @@ class RayBudget:
             .remote(full, float(margin))
         )
         self._rate: float | None = float(calls_per_second)
+        self._margin = float(margin)
         self.rate_limited_count = 0
 
     def __repr__(self) -> str:
         return f"RayBudget(name={self.name!r}, current_rate={self._rate!r})"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild_budget, (self.name, self._actor, self._rate))
+        return (_rebuild_budget, (self.name, self._actor, self._rate, self._margin))
 
     @property
     def current_rate(self) -> float | None:
@@ -147,10 +148,11 @@ class RayBudget:
 
     async def acquire(self) -> None:
         """Take the next slot from the actor and sleep until it."""
-        require_asyncio()
+        await sleep_until_slot(self._take_slot, self._margin)
+
+    async def _take_slot(self) -> float:
         wait, self._rate = await self._actor.acquire.remote()
-        if wait > 0:
-            await asyncio.sleep(wait)
+        return float(wait)
 
     def on_rate_limited(self) -> None:
         """Tell the actor (without waiting); it lowers the rate once per burst."""
@@ -166,9 +168,9 @@ class RayBudget:
         return self._rate
 
 
-def _rebuild_budget(name: str, actor: Any, rate: float | None) -> RayBudget:
+def _rebuild_budget(name: str, actor: Any, rate: float | None, margin: float) -> RayBudget:
     budget = RayBudget.__new__(RayBudget)
-    budget.name, budget._actor, budget._rate = name, actor, rate
+    budget.name, budget._actor, budget._rate, budget._margin = name, actor, rate, margin
     budget.rate_limited_count = 0
     return budget
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from vecml_async import AsyncVecML, Budget, InvalidInputError, RateLimitPolicy
-from vecml_async._budget_state import BudgetState, achieved_rate, reserve
+from vecml_async._budget_state import BudgetState, achieved_rate, pushed, reserve
 from vecml_async._limiter import RateLimiter, budget_from_option
 
 POLICY = RateLimitPolicy(calls_per_second=20.0)
@@ -36,6 +36,15 @@ def test_reserve_spaces_slots_one_interval_apart():
     assert reserve(0.0, 10.0, 4.0) == (10.25, 0.0)
     assert reserve(10.25, 10.0, 4.0) == (10.5, 0.25)
     assert reserve(3.0, 10.0, None) == (3.0, 0.0)
+
+
+def test_a_late_start_pushes_the_next_slot():
+    """A call that really started after its slot moves the next slot one interval past the
+    real start; an on-time start leaves the reservation as it was."""
+    assert pushed(10.25, 10.0, 4.0) == 10.25
+    assert pushed(10.25, 11.0, 4.0) == 11.25
+    assert pushed(10.25, 11.0, 4.0, margin=0.2) == pytest.approx(11.3)
+    assert pushed(10.25, 11.0, None) == 10.25
 
 
 def test_margin_leaves_room_for_late_starts():
