@@ -17,6 +17,7 @@ BENCHMARKS = [
     "bench_memory",
     "bench_loop_lag",
     "bench_batch_size",
+    "bench_shared_budget",
 ]
 
 

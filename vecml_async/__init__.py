@@ -20,6 +20,7 @@ from vecml_async._config import (
 )
 from vecml_async._ingest import IngestProgress
 from vecml_async._jobs import Job, TrainingJob, UploadJob
+from vecml_async._limiter import Budget
 from vecml_async._observed_models import FeatureImportance
 from vecml_async._report import BatchFailure, IngestReport
 from vecml_async._version import __version__
@@ -56,6 +57,7 @@ __all__ = [
     "AsyncVecML",
     "AuthenticationError",
     "BatchFailure",
+    "Budget",
     "ClassificationMetrics",
     "ClientClosedError",
     "ConflictError",

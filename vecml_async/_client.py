@@ -28,7 +28,7 @@ from vecml_async._config import (
 from vecml_async._files import load_file
 from vecml_async._ingest import ingest as _ingest
 from vecml_async._jobs import UploadJob
-from vecml_async._limiter import RateLimiter
+from vecml_async._limiter import Budget, budget_from_option
 from vecml_async._redact import Secret
 from vecml_async._sources import ChunkEncoder, RawChunk
 from vecml_async._transport import Transport
@@ -61,13 +61,6 @@ _UNSET: Any = object()
 _parse = parse_answer
 
 
-def _make_limiter(rate_limit: float | RateLimitPolicy | None) -> RateLimiter:
-    """The limiter for a ``rate_limit=`` value (calls/s, a policy, or ``None``)."""
-    if isinstance(rate_limit, RateLimitPolicy):
-        return RateLimiter(rate_limit)
-    return RateLimiter(RateLimitPolicy(calls_per_second=rate_limit))
-
-
 def _existed(answer: APIResponse | None, existed: bool) -> APIResponse:
     """A success answer saying whether the project or collection existed before the call."""
     fields = answer.model_dump() if answer is not None else {}
@@ -85,8 +78,10 @@ class AsyncVecML(AutoMLEndpoints):
         max_retries: shorthand for ``retry=RetryPolicy(max_retries=...)``.
         retry: the retry policy (backoff, jitter, Retry-After).
         poll: how job futures poll, and their default deadlines.
-        rate_limit: calls per second (a float), a full :class:`RateLimitPolicy`, or ``None``
-            for no client-side ceiling (the client still slows down when the server refuses).
+        rate_limit: calls per second (a float), a full :class:`RateLimitPolicy`, ``None``
+            for no client-side ceiling (the client still slows down when the server refuses),
+            or a :class:`Budget` shared with other clients or processes (e.g.
+            :class:`vecml_async.budget.RedisBudget`); every call of the client spends it.
         http_client: an ``httpx.AsyncClient`` to use instead of the client's own (it is not
             closed by ``aclose()``).
         allow_auto_training_mode: accept ``training_mode="auto"`` (it appears in one VecML
@@ -107,7 +102,7 @@ class AsyncVecML(AutoMLEndpoints):
         max_retries: int | None = None,
         retry: RetryPolicy | None = None,
         poll: PollPolicy | None = None,
-        rate_limit: float | RateLimitPolicy | None = _UNSET,
+        rate_limit: float | RateLimitPolicy | Budget | None = _UNSET,
         http_client: httpx.AsyncClient | None = None,
         allow_auto_training_mode: bool = False,
         max_connections: int = 64,
@@ -124,11 +119,13 @@ class AsyncVecML(AutoMLEndpoints):
         retry = retry or RetryPolicy()
         if max_retries is not None:
             retry = dataclasses.replace(retry, max_retries=max_retries)
+        self._limiter = budget_from_option(
+            RateLimitPolicy() if rate_limit is _UNSET else rate_limit
+        )
         self._key = Secret(key)
         self.base_url = url.rstrip("/")
         self.poll = poll or PollPolicy()
         self._allow_auto_training_mode = bool(allow_auto_training_mode)
-        self._limiter = _make_limiter(RateLimitPolicy() if rate_limit is _UNSET else rate_limit)
         self._transport = Transport(
             base_url=self.base_url,
             api_key=self._key,
@@ -158,7 +155,7 @@ class AsyncVecML(AutoMLEndpoints):
         *,
         timeout: float = _UNSET,
         max_retries: int = _UNSET,
-        rate_limit: float | RateLimitPolicy | None = _UNSET,
+        rate_limit: float | RateLimitPolicy | Budget | None = _UNSET,
     ) -> AsyncVecML:
         """A client like this one with some options changed, sharing its connection pool.
 
@@ -182,7 +179,7 @@ class AsyncVecML(AutoMLEndpoints):
             changes["retry"] = dataclasses.replace(self._transport.retry, max_retries=max_retries)
         clone = copy.copy(self)
         if rate_limit is not _UNSET:
-            clone._limiter = changes["limiter"] = _make_limiter(rate_limit)
+            clone._limiter = changes["limiter"] = budget_from_option(rate_limit)
         clone._transport = self._transport.derive(**changes)
         clone._closed = False
         return clone

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 from vecml_async._config import HARD_MAX_REQUEST_BYTES, PollPolicy
 from vecml_async._files import FilePayload, file_body
 from vecml_async._jobs import TrainingJob, UploadJob
-from vecml_async._limiter import RateLimiter
+from vecml_async._limiter import Budget
 from vecml_async._redact import Secret
 from vecml_async._transport import Transport
 from vecml_async.errors import APIError, ClientClosedError, InvalidInputError
@@ -130,7 +130,7 @@ class ClientCore:
     poll: PollPolicy
     _key: Secret
     _transport: Transport
-    _limiter: RateLimiter
+    _limiter: Budget
     _root: ClientCore
     _closed: bool
     _loop: asyncio.AbstractEventLoop | None

@@ -1,141 +1,175 @@
-"""Client-side rate limiting: a strict ceiling plus an adaptive rate below it.
+"""The budget interface every call goes through, and the local budget of one client.
 
-This is the only module that imports aiolimiter, which is asyncio-only: vecml_async runs on
-asyncio (it fails under trio with a clear error at the first call).
+:class:`Budget` is what the transport calls: ``await acquire()`` before each attempt (first
+sends, retries, job polls, ingest batches alike), then ``on_success()`` or
+``on_rate_limited()`` with the server's answer. Any object with these members can be passed
+as ``AsyncVecML(rate_limit=...)``; :mod:`vecml_async.budget` (Redis) and
+:mod:`vecml_async.ray` (a Ray actor) share one budget between many processes.
 
-Two leaky buckets, each of capacity one call, gate every request:
+:class:`RateLimiter` is the budget of one process. It runs the arithmetic of
+:mod:`vecml_async._budget_state`: GCRA slots one interval apart (so no one-second window
+holds more than R call starts, and there is no initial burst) and the adaptive rate (one
+decrease per burst of refusals, gradual recovery).
 
-* the *ceiling* bucket drains at the configured ``calls_per_second``. A bucket of capacity
-  one refilled every ``1/R`` seconds never lets more than R calls start in any one-second
-  window (``AsyncLimiter(R, 1)`` would let about 2R through in the first second: a full bucket,
-  then the refill);
-* the *adaptive* bucket exists only after the server answered ``Request limit reached``: it
-  runs at the reduced rate (multiplicative decrease) and is replaced by a faster one as the
-  rate recovers (additive increase), until the rate is back at the ceiling and it is dropped.
+The limiter waits with ``asyncio.sleep``: vecml_async runs on asyncio (it fails under trio
+with a clear error at the first call).
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
+import math
 import time
+from collections.abc import Awaitable, Callable
+from typing import Protocol, runtime_checkable
 
-from aiolimiter import AsyncLimiter
-
+from vecml_async._budget_state import BudgetState, pushed, reserve
 from vecml_async._config import RateLimitPolicy
+from vecml_async.errors import InvalidInputError
+
+__all__ = [
+    "Budget",
+    "RateLimiter",
+    "budget_from_option",
+    "require_asyncio",
+    "sleep_until_slot",
+]
 
 logger = logging.getLogger("vecml_async")
 
-#: How much the adaptive rate must change before a new bucket replaces the current one.
-_REBUILD_FRACTION = 0.05
-#: Calls remembered to estimate the achieved rate when there is no configured ceiling.
-_HISTORY = 256
+
+@runtime_checkable
+class Budget(Protocol):
+    """A call budget: how many calls per second may start, possibly shared by many clients.
+
+    ``acquire`` waits until one more call may start; ``on_rate_limited`` and ``on_success``
+    report what the server answered, so an adaptive budget can follow the server's real
+    limit. ``current_rate`` is the rate allowed now (``None``: unlimited); budgets shared
+    with other processes report the last value they learnt.
+    """
+
+    async def acquire(self) -> None: ...
+
+    def on_rate_limited(self) -> None: ...
+
+    def on_success(self) -> None: ...
+
+    @property
+    def current_rate(self) -> float | None: ...
 
 
-def _bucket(rate: float) -> AsyncLimiter:
-    return AsyncLimiter(1, 1.0 / rate)
+#: A shared slot is given up when its call wakes this much later than the slot (or later
+#: than the budget's margin, if larger): the event loop was busy, and starting now could put
+#: more than R calls in a second. Re-slotting happens at most :data:`MAX_RESLOTS` times.
+MIN_LATENESS = 0.005
+MAX_RESLOTS = 3
 
 
-def _require_asyncio() -> None:
+async def sleep_until_slot(take_slot: Callable[[], Awaitable[float]], margin: float) -> None:
+    """Take a slot of a shared budget (``take_slot`` answers the seconds to wait) and sleep
+    until it; take a new one when the sleep ended too late (see :data:`MIN_LATENESS`)."""
+    loop = require_asyncio()
+    tolerance = max(margin, MIN_LATENESS)
+    for attempt in range(MAX_RESLOTS + 1):
+        wait = await take_slot()
+        due = loop.time() + wait
+        if wait > 0:
+            await asyncio.sleep(wait)
+        if loop.time() - due <= tolerance or attempt == MAX_RESLOTS:
+            return
+        logger.debug("woke %.3f s after a shared slot: taking a new one", loop.time() - due)
+
+
+def require_asyncio() -> asyncio.AbstractEventLoop:
+    """The running asyncio loop, or a RuntimeError that says vecml_async needs one."""
     try:
-        asyncio.get_running_loop()
+        return asyncio.get_running_loop()
     except RuntimeError:
         raise RuntimeError(
-            "vecml_async runs on asyncio (its limiter, aiolimiter, is asyncio-only) and found "
+            "vecml_async runs on asyncio (its rate limiter sleeps with asyncio) and found "
             "no running asyncio event loop"
         ) from None
 
 
 class RateLimiter:
-    """The limiter one client shares between all its tasks.
+    """The budget one client shares between all its tasks, in this process only.
 
-    ``await acquire()`` before every request; report outcomes with :meth:`on_rate_limited`
-    and :meth:`on_success` so the adaptive rate can follow the server.
+    Slots are spaced on the event loop's clock (``loop.time()``); the adaptive state follows
+    ``time.monotonic()``. One waiter at a time holds the next slot (the others queue in
+    order), and a call that wakes late because the loop was busy pushes the next slot one
+    interval past its real start: a stalled loop never releases a burst of calls.
     """
 
     def __init__(self, policy: RateLimitPolicy) -> None:
         self._policy = policy
-        self._ceiling = policy.calls_per_second
-        self._ceiling_bucket = _bucket(self._ceiling) if self._ceiling is not None else None
-        # The rate to recover to: the ceiling, or (with no ceiling) the rate achieved when the
-        # server first refused a call.
-        self._target: float | None = self._ceiling
-        self._rate: float | None = None  # adaptive rate; None while not throttled
-        self._adaptive_bucket: AsyncLimiter | None = None
-        self._bucket_rate = 0.0
-        self._last_change = 0.0  # last change of the adaptive rate (decrease or recovery)
-        self._last_decrease = 0.0  # last decrease: refusals closer to it than this count once
-        self._recent: collections.deque[float] = collections.deque(maxlen=_HISTORY)
+        self._state = BudgetState.for_policy(policy)
+        self._tat = 0.0  # GCRA state, on the loop's clock
+        self._turn = asyncio.Lock()
         self.rate_limited_count = 0
+
+    def __repr__(self) -> str:
+        return f"RateLimiter(current_rate={self.current_rate!r})"
+
+    @property
+    def policy(self) -> RateLimitPolicy:
+        return self._policy
 
     @property
     def current_rate(self) -> float | None:
         """Calls per second allowed now, or ``None`` when nothing limits the client."""
-        return self._rate if self._rate is not None else self._ceiling
+        return self._state.allowed
 
     async def acquire(self) -> None:
         """Wait until one more call may start."""
-        _require_asyncio()
+        loop = require_asyncio()
         self._recover()
-        bucket = self._adaptive_bucket
-        if bucket is not None:
-            await bucket.acquire()
-        if self._ceiling_bucket is not None:
-            await self._ceiling_bucket.acquire()
-        self._recent.append(time.monotonic())
+        rate = self._state.allowed
+        if rate is not None:
+            async with self._turn:
+                self._tat, wait = reserve(self._tat, loop.time(), rate)
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                self._tat = pushed(self._tat, loop.time(), rate)
+        self._state.count_call(time.monotonic())
 
     def on_rate_limited(self) -> None:
         """The server refused a call as over its limit: lower the rate."""
         self.rate_limited_count += 1
-        if not self._policy.adaptive:
-            return
-        now = time.monotonic()
-        if self._rate is not None and now - self._last_decrease < self._policy.decrease_interval:
-            return  # concurrent refusals of one burst count once (recovery steps do not count)
-        current = self._rate if self._rate is not None else self._achieved_rate(now)
-        if self._target is None:
-            self._target = current
-        new_rate = max(self._policy.min_calls_per_second, current * self._policy.decrease_factor)
-        self._set_rate(new_rate, now)
-        self._last_decrease = now
-        logger.info("rate limit answer: client rate lowered to %.2f calls/s", new_rate)
+        if self._state.refused(self._policy, time.monotonic()):
+            logger.info("rate limit answer: client rate lowered to %.2f calls/s", self._state.rate)
 
     def on_success(self) -> None:
-        """A call went through; the rate recovers with time (see :meth:`_recover`)."""
+        """A call went through; the rate recovers with time."""
         self._recover()
 
-    def _achieved_rate(self, now: float) -> float:
-        """Calls started in the last second (at least the floor)."""
-        recent = sum(1 for t in self._recent if now - t <= 1.0)
-        if self._ceiling is not None:
-            recent = min(recent, int(self._ceiling))
-        return max(float(recent), self._policy.min_calls_per_second)
-
     def _recover(self) -> None:
-        if self._rate is None or self._target is None:
-            return
-        now = time.monotonic()
-        elapsed = now - self._last_change
-        gained = self._target * self._policy.recovery_per_second * elapsed
-        if gained < self._rate * _REBUILD_FRACTION:
-            return
-        new_rate = self._rate + gained
-        if new_rate >= self._target:
-            self._rate = None
-            self._adaptive_bucket = None
-            self._last_change = now
-            if self._ceiling is None:
-                self._target = None
+        if self._state.recover(self._policy, time.monotonic()) and self._state.rate is None:
             logger.info("client rate recovered")
-            return
-        self._set_rate(new_rate, now)
 
-    def _set_rate(self, rate: float, now: float) -> None:
-        self._rate = rate
-        self._last_change = now
-        if self._adaptive_bucket is None or abs(rate - self._bucket_rate) > (
-            self._bucket_rate * _REBUILD_FRACTION
-        ):
-            self._adaptive_bucket = _bucket(rate)
-            self._bucket_rate = rate
+
+def budget_from_option(value: float | RateLimitPolicy | Budget | None) -> Budget:
+    """The budget ``AsyncVecML(rate_limit=value)`` runs under.
+
+    A number is a ceiling in calls per second, ``None`` no ceiling (the adaptive decrease
+    still applies), a :class:`RateLimitPolicy` a private :class:`RateLimiter`; any
+    :class:`Budget` is used as it is (shared budgets are not closed by the client).
+    """
+    if isinstance(value, RateLimitPolicy):
+        return RateLimiter(value)
+    if value is None:
+        return RateLimiter(RateLimitPolicy(calls_per_second=None))
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value) or value <= 0:
+            raise InvalidInputError(
+                f"must be a positive number of calls per second, got {value!r}",
+                field="rate_limit",
+            )
+        return RateLimiter(RateLimitPolicy(calls_per_second=float(value)))
+    if isinstance(value, Budget):
+        return value
+    raise InvalidInputError(
+        "must be calls per second, a RateLimitPolicy, None or a Budget (an object with "
+        f"acquire(), on_rate_limited(), on_success() and current_rate), got {type(value).__name__}",
+        field="rate_limit",
+    )

@@ -24,7 +24,7 @@ import orjson
 
 from vecml_async._config import RetryPolicy
 from vecml_async._encoding import EncodedBody, encode_request
-from vecml_async._limiter import RateLimiter
+from vecml_async._limiter import Budget
 from vecml_async._redact import Secret
 from vecml_async.errors import (
     APIError,
@@ -200,7 +200,7 @@ class Transport:
         api_key: Secret,
         timeout: float | httpx.Timeout,
         retry: RetryPolicy,
-        limiter: RateLimiter,
+        limiter: Budget,
         http_client: httpx.AsyncClient | None = None,
         max_connections: int = 64,
         seed: int | None = None,
@@ -229,7 +229,7 @@ class Transport:
         *,
         timeout: float | httpx.Timeout | None = None,
         retry: RetryPolicy | None = None,
-        limiter: RateLimiter | None = None,
+        limiter: Budget | None = None,
     ) -> Transport:
         """A transport sharing this one's connection pool and slots, with some settings
         replaced (``None`` keeps this one's). It never closes the shared pool."""

@@ -313,3 +313,55 @@ def test_rate_limit_policy_refuses_nonsense(options):
     """RateLimitPolicy refuses rates and factors that cannot work."""
     with pytest.raises(ValueError):
         RateLimitPolicy(**options)
+
+
+# ----------------------------------------------------------------------------- a busy loop
+
+
+async def _stall(seconds: float, after: float) -> None:
+    """Block the (virtual) loop for ``seconds``, as CPU-bound work would, after ``after``."""
+    await asyncio.sleep(after)
+    loop = asyncio.get_running_loop()
+    assert isinstance(loop, VirtualTimeLoop)
+    loop._now[0] += seconds  # time passes while nothing else runs
+
+
+def test_a_stalled_loop_releases_no_burst():
+    """Calls whose slots passed while the loop was blocked do not all start at once: each
+    start is one interval after the previous one, so the window still holds at most R."""
+    rate = 20.0
+
+    async def main() -> list[float]:
+        limiter = RateLimiter(RateLimitPolicy(calls_per_second=rate, adaptive=False))
+        stall = asyncio.ensure_future(_stall(0.5, after=0.32))
+        stamps = await acquire_many(limiter, 60)
+        await stall
+        return stamps
+
+    stamps = run_virtual(main)
+    ordered = sorted(stamps)
+    assert max_in_window(stamps) <= int(rate)
+    assert min(b - a for a, b in itertools.pairwise(ordered)) >= 1 / rate - STAMP_SLACK
+
+
+def test_a_shared_slot_missed_by_a_busy_loop_is_taken_again():
+    """sleep_until_slot: waking later than the margin after the slot gives it up and takes
+    a new one (at most MAX_RESLOTS times); on time, one slot is enough."""
+    from vecml_async._limiter import MAX_RESLOTS, sleep_until_slot
+
+    async def main(stall: float) -> int:
+        taken = 0
+
+        async def take_slot() -> float:
+            nonlocal taken
+            taken += 1
+            return 0.1
+
+        blocker = asyncio.ensure_future(_stall(stall, after=0.05))
+        await sleep_until_slot(take_slot, margin=0.05)
+        await blocker
+        return taken
+
+    assert run_virtual(lambda: main(0.0)) == 1
+    assert run_virtual(lambda: main(0.5)) == 2
+    assert MAX_RESLOTS >= 1
