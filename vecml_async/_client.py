@@ -26,12 +26,13 @@ from vecml_async._config import (
     RetryPolicy,
 )
 from vecml_async._files import load_file
+from vecml_async._hooks import HookArg, Hooks
 from vecml_async._ingest import ingest as _ingest
 from vecml_async._jobs import TrainingJob, UploadJob
 from vecml_async._limiter import RateLimiter
 from vecml_async._redact import Secret
 from vecml_async._sources import ChunkEncoder, RawChunk
-from vecml_async._transport import Transport
+from vecml_async._transport import DEFAULT_MAX_RESPONSE_BYTES, Transport
 from vecml_async.errors import (
     APIError,
     ClientClosedError,
@@ -108,7 +109,9 @@ class AsyncVecML:
     Args:
         api_key: the key; defaults to the ``VECML_API_KEY`` environment variable.
         base_url: defaults to ``VECML_BASE_URL``, then ``https://aidb.vecml.com/api``.
-        timeout: seconds per HTTP attempt (or an ``httpx.Timeout``).
+        timeout: seconds per HTTP attempt, a deadline for the whole attempt (connect, send,
+            headers, body); an ``httpx.Timeout`` keeps its phases and bounds the attempt by
+            the largest of them.
         max_retries: shorthand for ``retry=RetryPolicy(max_retries=...)``.
         retry: the retry policy (backoff, jitter, Retry-After).
         poll: how job futures poll, and their default deadlines.
@@ -119,6 +122,12 @@ class AsyncVecML:
         training_modes: the ``training_mode`` values accepted before sending; add ``"auto"``
             if your server takes it (it appears in one VecML example, not in the list).
         max_connections: size of the connection pool.
+        deadline: seconds one call may take in total, across its attempts, backoff and
+            rate-limit waits; shorthand for ``retry=RetryPolicy(deadline=...)``.
+        max_response_bytes: the largest success answer read (a clear ``APIError`` past it).
+        on_request: hook(s) called with a :class:`RequestEvent` before every attempt.
+        on_response: hook(s) called with a :class:`ResponseEvent` after every attempt.
+        on_retry: hook(s) called with a :class:`RetryEvent` before every retry.
     """
 
     def __init__(
@@ -126,7 +135,7 @@ class AsyncVecML:
         api_key: str | None = None,
         *,
         base_url: str | None = None,
-        timeout: float | httpx.Timeout = 120.0,
+        timeout: float | httpx.Timeout | None = 120.0,
         max_retries: int | None = None,
         retry: RetryPolicy | None = None,
         poll: PollPolicy | None = None,
@@ -134,6 +143,11 @@ class AsyncVecML:
         http_client: httpx.AsyncClient | None = None,
         training_modes: Collection[str] = TRAINING_MODES,
         max_connections: int = 64,
+        deadline: float | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        on_request: HookArg = None,
+        on_response: HookArg = None,
+        on_retry: HookArg = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
         if not key:
@@ -147,6 +161,8 @@ class AsyncVecML:
         retry = retry or RetryPolicy()
         if max_retries is not None:
             retry = dataclasses.replace(retry, max_retries=max_retries)
+        if deadline is not None:
+            retry = dataclasses.replace(retry, deadline=deadline)
         if rate_limit is _UNSET:
             limit = RateLimitPolicy()
         elif isinstance(rate_limit, RateLimitPolicy):
@@ -166,6 +182,8 @@ class AsyncVecML:
             limiter=self.limiter,
             http_client=http_client,
             max_connections=max_connections,
+            hooks=Hooks.of(on_request=on_request, on_response=on_response, on_retry=on_retry),
+            max_response_bytes=max_response_bytes,
         )
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
