@@ -30,6 +30,7 @@ most :data:`MESSAGE_LIMIT` characters of server text, ``APIError.body`` at most
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
@@ -43,6 +44,7 @@ MESSAGE_LIMIT: Final = 500
 BODY_LIMIT: Final = 64 * 1024
 #: Characters of an id or status shown in a job error's message.
 _VALUE_LIMIT: Final = 100
+_PLAIN: Final = re.compile(r"[\w.:-]+")
 
 
 def excerpt(text: str, limit: int = MESSAGE_LIMIT) -> str:
@@ -53,9 +55,12 @@ def excerpt(text: str, limit: int = MESSAGE_LIMIT) -> str:
 
 
 def _shown(value: str | None) -> str:
-    """A server-supplied id or status as it appears in a message: quoted, bounded."""
+    """A server-supplied id or status as it appears in a message: as is when it is a plain
+    word (``in_progress``), else quoted and bounded."""
     if value is None:
         return "unknown"
+    if len(value) <= _VALUE_LIMIT and _PLAIN.fullmatch(value):
+        return value
     return repr(excerpt(value, _VALUE_LIMIT))
 
 

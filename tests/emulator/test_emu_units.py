@@ -228,6 +228,10 @@ def test_settings_survive_the_command_line_round_trip() -> None:
         sink=True,
         data_dir=Path("/tmp/vecml-emulator-roundtrip"),
         name_pattern=r"^[a-z]+$",
+        max_reading_bytes=1_000_000,
+        header_timeout=2.5,
+        body_timeout=7.0,
+        max_header_bytes=4096,
         faults=FaultConfig(
             seed=3,
             error_503=0.1,

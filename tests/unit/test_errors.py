@@ -86,13 +86,15 @@ def test_job_errors_attributes():
     assert "Training failed" in str(failed)
     late = JobTimeoutError(job_id="j2", status="in_progress", timeout=0.5)
     assert (late.job_id, late.status, late.timeout) == ("j2", "in_progress", 0.5)
-    assert str(late) == "job 'j2' still 'in_progress' after 0.5 s"
+    assert str(late) == "job j2 still in_progress after 0.5 s"
 
 
 def test_job_timeout_names_an_unknown_status():
     """A status the client does not know is named as such in the timeout message."""
     late = JobTimeoutError(job_id="j", status="DONE-ISH", timeout=2, known_status=False)
-    assert str(late) == "job 'j' still 'DONE-ISH' (a status this client does not know) after 2 s"
+    assert str(late) == "job j still DONE-ISH (a status this client does not know) after 2 s"
+    odd = JobTimeoutError(job_id="j", status="done, really\n", timeout=2, known_status=False)
+    assert "still 'done, really\\n' (a status" in str(odd)
 
 
 def test_job_error_messages_bound_server_values():
