@@ -100,7 +100,12 @@ HookArg = Callable[[Any], object] | Iterable[Callable[[Any], object]] | None
 def _hooks(value: HookArg, name: str) -> tuple[Callable[[Any], object], ...]:
     if value is None:
         return ()
-    hooks = (value,) if callable(value) else tuple(value)
+    if callable(value):
+        hooks: tuple[Any, ...] = (value,)
+    elif isinstance(value, Iterable) and not isinstance(value, (str, bytes)):
+        hooks = tuple(value)
+    else:
+        hooks = (value,)
     for hook in hooks:
         if not callable(hook):
             raise InvalidInputError(
