@@ -8,6 +8,7 @@ bounded reading of an answer.
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -23,6 +24,7 @@ from vecml_async.errors import InvalidInputError
 STREAM_CHUNK: Final = 1 << 20
 #: The largest success answer read by default (a prediction over millions of rows fits).
 DEFAULT_MAX_RESPONSE_BYTES: Final = 256 * 1024 * 1024
+_INFLATED: Final = frozenset({"gzip", "x-gzip", "deflate"})
 _RESERVED_HEADERS: Final = frozenset(
     {"content-length", "content-type", "host", "transfer-encoding"}
 )
@@ -116,15 +118,62 @@ async def body_pieces(body: EncodedBody) -> AsyncIterator[bytes]:
             yield view[start : start + STREAM_CHUNK]  # type: ignore[misc]
 
 
+class _Inflater:
+    """gzip / deflate decoding with a bound on the output of every step.
+
+    httpx inflates each network chunk whole: a 64 KiB chunk of a gzip bomb becomes ~64 MB at
+    once. Here each step yields at most what the caller still has room for (plus one byte,
+    to tell "exactly full" from "over").
+    """
+
+    def __init__(self, encoding: str) -> None:
+        self._gzip = encoding in ("gzip", "x-gzip")
+        self._d = zlib.decompressobj(31 if self._gzip else 15)
+        self._first = True
+
+    def feed(self, chunk: bytes, buf: bytearray, limit: int) -> bool:
+        """Inflate ``chunk`` into ``buf``; False once ``buf`` would pass ``limit``."""
+        data = chunk
+        while data:
+            room = limit - len(buf)
+            try:
+                out = self._d.decompress(data, room + 1)
+            except zlib.error as err:
+                if self._gzip or not self._first:
+                    raise httpx.DecodingError(f"cannot inflate the answer: {err}") from None
+                self._d = zlib.decompressobj(-15)  # raw deflate, as some servers send it
+                self._first = False
+                continue
+            self._first = False
+            if len(out) > room:
+                buf += out[:room]
+                return False
+            buf += out
+            data = self._d.unconsumed_tail
+        return True
+
+
 async def read_bounded(
     response: httpx.Response, limit: int, strict: bool
 ) -> tuple[bytearray, bool]:
-    """At most ``limit`` bytes of the body, and whether that was all of it. ``strict``: a
-    declared length over the limit is not read at all."""
+    """At most ``limit`` bytes of the (decoded) body, and whether that was all of it.
+
+    ``strict``: a declared length over the limit is not read at all. gzip and deflate are
+    inflated here, a bounded step at a time; other encodings are left to httpx.
+    """
     declared = response.headers.get("content-length", "")
     if strict and declared.isdigit() and int(declared) > limit:
         return bytearray(), False
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
     buf = bytearray()
+    if encoding in _INFLATED and not response.is_stream_consumed:
+        inflater = _Inflater(encoding)
+        async for chunk in response.aiter_raw():
+            if not inflater.feed(chunk, buf, limit):
+                return buf, False
+        return buf, True
+    # Identity (httpx passes it through), other encodings, or an answer an injected
+    # transport already read: httpx's own iteration.
     async for chunk in response.aiter_bytes():
         room = limit - len(buf)
         if len(chunk) > room:

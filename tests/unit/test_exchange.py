@@ -7,6 +7,7 @@ injecting its own transport looks like); the refused-connection cases use a real
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import time
 from collections.abc import AsyncIterator, Callable
@@ -275,3 +276,42 @@ async def test_overall_deadline_stops_retries_counted_in_testing_mode(api_key, b
         with pytest.raises(ServerError, match=r"RetryPolicy.deadline"):
             await c.delete_project("p")
     assert handler.calls == 2  # waits 0.5 s, then 1 s would pass the deadline
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "raw-deflate", "identity"])
+async def test_compressed_answers_are_decoded(api_key, base_url, encoding):
+    """gzip, zlib deflate, raw deflate and plain answers all read the same."""
+    import zlib
+
+    payload = json.dumps({"success": True, "pad": "q" * 10_000}).encode()
+    wbits = {"gzip": 31, "deflate": 15, "raw-deflate": -15}.get(encoding)
+    if wbits is None:
+        content, header = payload, {}
+    else:
+        squeeze = zlib.compressobj(6, zlib.DEFLATED, wbits)
+        content = squeeze.compress(payload) + squeeze.flush()
+        header = {"Content-Encoding": encoding.replace("raw-", "")}
+
+    async def streamed() -> AsyncIterator[bytes]:  # not read ahead by httpx, as on the wire
+        for start in range(0, len(content), 100):
+            yield content[start : start + 100]
+
+    def respond(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=streamed(), headers=header)
+
+    async with client_over(respond, api_key, base_url) as c:
+        assert (await c.delete_project("p")).model_extra == {"pad": "q" * 10_000}
+
+
+async def test_a_corrupt_gzip_answer_is_a_transport_error(api_key, base_url):
+    """An answer that claims gzip and is not: TransportError, not a crash."""
+
+    async def streamed() -> AsyncIterator[bytes]:
+        yield b"not gzip at all"
+
+    def respond(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=streamed(), headers={"Content-Encoding": "gzip"})
+
+    async with client_over(respond, api_key, base_url, max_retries=0) as c:
+        with pytest.raises(TransportError, match="inflate"):
+            await c.delete_project("p")
