@@ -15,11 +15,16 @@ The masking rule (:meth:`Secret.redact`):
   stands alone: leaking is worse than an odd message.)
 
 The JSON-escaped and percent-encoded spellings of the key are masked the same way.
+
+httpx and httpcore log what the server sent (httpcore's DEBUG lines hold every response
+header, httpx's INFO line the reason phrase): while a client is open, :func:`guard_http_logs`
+masks its key in their records too.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import urllib.parse
 from collections.abc import Mapping
@@ -136,3 +141,44 @@ class Secret:
 def redact(text: str, secret: str) -> str:
     """``text`` with ``secret`` masked by the rule of :meth:`Secret.redact`."""
     return Secret(secret).redact(text) if secret else text
+
+
+#: The loggers of the HTTP stack that write server-supplied text (filters apply to the logger
+#: a record is created on, so each one is listed, not their parents).
+HTTP_LOGGERS: Final = (
+    "httpx",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "httpcore.socks",
+)
+
+
+class KeyLogFilter(logging.Filter):
+    """Masks one key in the records of the HTTP stack's loggers."""
+
+    def __init__(self, secret: Secret) -> None:
+        super().__init__()
+        self._secret = secret
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = self._secret.redact(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+def guard_http_logs(secret: Secret) -> KeyLogFilter:
+    """Mask ``secret`` in what httpx and httpcore log, until :func:`unguard_http_logs`."""
+    guard = KeyLogFilter(secret)
+    for name in HTTP_LOGGERS:
+        logging.getLogger(name).addFilter(guard)
+    return guard
+
+
+def unguard_http_logs(guard: KeyLogFilter) -> None:
+    """Remove a guard (removing it twice is harmless)."""
+    for name in HTTP_LOGGERS:
+        logging.getLogger(name).removeFilter(guard)

@@ -23,6 +23,7 @@ import copy
 import logging
 import random
 import time
+import weakref
 from collections.abc import Mapping
 from types import EllipsisType
 from typing import Any, Protocol
@@ -48,7 +49,7 @@ from vecml_async._http_errors import (
     amended,
     final_error,
 )
-from vecml_async._redact import Secret
+from vecml_async._redact import KeyLogFilter, Secret, guard_http_logs, unguard_http_logs
 from vecml_async._retry import CallState, Decision, Failure, decide
 from vecml_async._wire import (
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -126,6 +127,9 @@ class Transport:
             )
         self._exchange = Exchange(http_client, api_key, self.base_url, max_response_bytes)
         self._slots = anyio.Semaphore(max_connections)
+        self._log_guard: KeyLogFilter | None = guard_http_logs(api_key)
+        # A transport dropped without aclose() takes its log guard with it.
+        weakref.finalize(self, unguard_http_logs, self._log_guard)
 
     def __repr__(self) -> str:
         return f"Transport(base_url={self.base_url!r})"
@@ -141,6 +145,7 @@ class Transport:
         the options given replaced (for ``with_options``). Closing it closes nothing."""
         clone = copy.copy(self)
         clone._owns_client = False
+        clone._log_guard = None  # the original's guard covers the shared key
         if not isinstance(timeout, EllipsisType):
             clone._timeout = AttemptTimeout.of(timeout)
         if not isinstance(retry, EllipsisType):
@@ -151,6 +156,9 @@ class Transport:
 
     async def aclose(self) -> None:
         """Close the connection pool, unless it was passed in by the caller (or shared)."""
+        if self._log_guard is not None:
+            unguard_http_logs(self._log_guard)
+            self._log_guard = None
         if self._owns_client:
             await self._exchange.http.aclose()
 
@@ -265,7 +273,10 @@ class Transport:
                 return {"success": True}
             if decision.action == "raise":
                 logger.debug(
-                    "POST /%s failed after %d attempt(s): %s", call.endpoint, attempt, decision
+                    "POST /%s failed after %d attempt(s): %s",
+                    call.endpoint,
+                    attempt,
+                    decision.reason,
                 )
                 raise final_error(last, decision, idempotent) from result.cause
             if decision.spends_retry:
