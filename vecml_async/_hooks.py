@@ -81,7 +81,8 @@ class RetryEvent:
     Attributes:
         endpoint: the endpoint.
         attempt: the attempt that failed (1-based); the next one is ``attempt + 1``.
-        delay: seconds the call waits before the next attempt (rate-limit tokens come on top).
+        delay: seconds the call waits before the next attempt (rate-limit tokens come on top;
+            testing mode skips the wait but reports it).
         rate_limited: the failure was the rate-limit answer (backpressure: it does not spend
             ``max_retries``).
         error: the failed attempt's error.
