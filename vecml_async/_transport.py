@@ -1,4 +1,7 @@
-"""Sending one request: the only module that touches httpx.
+"""Sending one request. The transport is the only part of the package that touches httpx:
+this module (the call: budget, retries, hooks), :mod:`~vecml_async._exchange` (one attempt),
+:mod:`~vecml_async._wire` (headers, timeouts, bounded reads), :mod:`~vecml_async._http_errors`
+(classification) and :mod:`~vecml_async._retry` (the pure retry decision, no httpx).
 
 ``Transport.send`` POSTs a pre-encoded JSON body. Each attempt
 
