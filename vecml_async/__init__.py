@@ -18,6 +18,7 @@ from vecml_async._config import (
     set_testing,
     testing_mode,
 )
+from vecml_async._hooks import RequestEvent, ResponseEvent, RetryEvent
 from vecml_async._ingest import IngestProgress
 from vecml_async._jobs import Job, TrainingJob, UploadJob
 from vecml_async._limiter import Budget
@@ -76,7 +77,10 @@ __all__ = [
     "PredictResponse",
     "RateLimitError",
     "RateLimitPolicy",
+    "RequestEvent",
     "RequestTooLargeError",
+    "ResponseEvent",
+    "RetryEvent",
     "RetryPolicy",
     "ServerError",
     "TrainingJob",

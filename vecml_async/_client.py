@@ -26,12 +26,13 @@ from vecml_async._config import (
     RetryPolicy,
 )
 from vecml_async._files import load_file
+from vecml_async._hooks import HookArg, Hooks
 from vecml_async._ingest import ingest as _ingest
 from vecml_async._jobs import UploadJob
 from vecml_async._limiter import Budget, budget_from_option
 from vecml_async._redact import Secret
 from vecml_async._sources import ChunkEncoder, RawChunk
-from vecml_async._transport import Transport
+from vecml_async._transport import DEFAULT_MAX_RESPONSE_BYTES, Transport
 from vecml_async.errors import (
     ConflictError,
     InvalidInputError,
@@ -74,7 +75,9 @@ class AsyncVecML(AutoMLEndpoints):
     Args:
         api_key: the key; defaults to the ``VECML_API_KEY`` environment variable.
         base_url: defaults to ``VECML_BASE_URL``, then ``https://aidb.vecml.com/api``.
-        timeout: seconds per HTTP attempt (or an ``httpx.Timeout``).
+        timeout: seconds per HTTP attempt, a deadline for the whole attempt (connect, send,
+            headers, body); an ``httpx.Timeout`` keeps its phases and bounds the attempt by
+            the largest of them.
         max_retries: shorthand for ``retry=RetryPolicy(max_retries=...)``.
         retry: the retry policy (backoff, jitter, Retry-After).
         poll: how job futures poll, and their default deadlines.
@@ -87,6 +90,12 @@ class AsyncVecML(AutoMLEndpoints):
         allow_auto_training_mode: accept ``training_mode="auto"`` (it appears in one VecML
             example request, not in the documented list); refused before sending otherwise.
         max_connections: size of the connection pool.
+        deadline: seconds one call may take in total, across its attempts, backoff and
+            rate-limit waits; shorthand for ``retry=RetryPolicy(deadline=...)``.
+        max_response_bytes: the largest success answer read (a clear ``APIError`` past it).
+        on_request: hook(s) called with a :class:`RequestEvent` before every attempt.
+        on_response: hook(s) called with a :class:`ResponseEvent` after every attempt.
+        on_retry: hook(s) called with a :class:`RetryEvent` before every retry.
 
     Every endpoint method also takes the per-call options ``timeout=`` (seconds per
     attempt), ``extra_body=`` (more JSON fields) and ``extra_headers=``;
@@ -98,7 +107,7 @@ class AsyncVecML(AutoMLEndpoints):
         api_key: str | None = None,
         *,
         base_url: str | None = None,
-        timeout: float | httpx.Timeout = 120.0,
+        timeout: float | httpx.Timeout | None = 120.0,
         max_retries: int | None = None,
         retry: RetryPolicy | None = None,
         poll: PollPolicy | None = None,
@@ -106,6 +115,11 @@ class AsyncVecML(AutoMLEndpoints):
         http_client: httpx.AsyncClient | None = None,
         allow_auto_training_mode: bool = False,
         max_connections: int = 64,
+        deadline: float | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        on_request: HookArg = None,
+        on_response: HookArg = None,
+        on_retry: HookArg = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
         if not key:
@@ -119,6 +133,8 @@ class AsyncVecML(AutoMLEndpoints):
         retry = retry or RetryPolicy()
         if max_retries is not None:
             retry = dataclasses.replace(retry, max_retries=max_retries)
+        if deadline is not None:
+            retry = dataclasses.replace(retry, deadline=deadline)
         self._limiter = budget_from_option(
             RateLimitPolicy() if rate_limit is _UNSET else rate_limit
         )
@@ -134,6 +150,8 @@ class AsyncVecML(AutoMLEndpoints):
             limiter=self._limiter,
             http_client=http_client,
             max_connections=max_connections,
+            hooks=Hooks.of(on_request=on_request, on_response=on_response, on_retry=on_retry),
+            max_response_bytes=max_response_bytes,
         )
         self._root = self
         self._closed = False

@@ -8,9 +8,12 @@ become zero, every other behaviour (attempt counts, deadlines, classification) s
 from __future__ import annotations
 
 import contextlib
+import math
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
+
+from vecml_async.errors import InvalidInputError
 
 DEFAULT_BASE_URL = "https://aidb.vecml.com/api"
 API_KEY_ENV = "VECML_API_KEY"
@@ -50,31 +53,89 @@ def testing_mode() -> Iterator[None]:
         set_testing(previous)
 
 
-def _jittered(delay: float, jitter: float, rng: random.Random) -> float:
-    """``delay`` scaled by a random factor in ``[1 - jitter, 1]`` (jitter in 0..1)."""
+def _check(
+    owner: str,
+    name: str,
+    value: object,
+    *,
+    minimum: float = 0.0,
+    exclusive: bool = False,
+    maximum: float | None = None,
+    integer: bool = False,
+    optional: bool = False,
+) -> None:
+    """Refuse a policy value with an :class:`InvalidInputError` naming the field."""
+    if value is None and optional:
+        return
+    kind = "an integer" if integer else "a number"
+    valid_type = isinstance(value, int) if integer else isinstance(value, (int, float))
+    if isinstance(value, bool) or not valid_type:
+        raise InvalidInputError(
+            f"{owner}.{name} must be {kind}{' or None' if optional else ''}, got {value!r}",
+            field=name,
+        )
+    number = float(value)  # type: ignore[arg-type]  # checked just above
+    too_low = number <= minimum if exclusive else number < minimum
+    if not math.isfinite(number) or too_low or (maximum is not None and number > maximum):
+        bound = f"> {minimum:g}" if exclusive else f">= {minimum:g}"
+        if maximum is not None:
+            bound += f" and <= {maximum:g}"
+        raise InvalidInputError(f"{owner}.{name} must be {bound}, got {value!r}", field=name)
+
+
+def _jittered(delay: float, jitter: float, u: float) -> float:
+    """``delay`` scaled by ``1 - jitter * u`` (``u`` uniform in 0..1, jitter in 0..1)."""
     if jitter <= 0:
         return delay
-    return delay * (1.0 - jitter * rng.random())
+    return delay * (1.0 - jitter * u)
+
+
+def _grown(initial: float, multiplier: float, cap: float, n: int) -> float:
+    """``min(cap, initial * multiplier ** (n - 1))`` without overflowing for large ``n``."""
+    try:
+        return min(cap, initial * multiplier ** max(n - 1, 0))
+    except OverflowError:
+        return cap
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How failed requests are retried.
+    """How a call is retried, and how long it may take.
 
-    A request is retried on connection errors, timeouts, HTTP 5xx and the server's rate-limit
-    answer; never on other 4xx answers. The delay before retry ``n`` (1-based) is
+    **Real failures** (connection errors, timeouts, HTTP 5xx) are retried at most
+    ``max_retries`` times. The wait before retry ``n`` (1-based) is
     ``min(max_delay, initial_delay * multiplier ** (n - 1))`` scaled down by a random jitter
-    factor in ``[1 - jitter, 1]``; a ``Retry-After`` header, when present, is honoured instead
-    (capped at ``max_retry_after``).
+    factor in ``[1 - jitter, 1]``; a ``Retry-After`` header, when present, is honoured instead,
+    capped at ``max_retry_after``. Other 4xx answers are never retried. A refused connection
+    to a loopback address (nothing listens there) is retried at most once.
+
+    **Rate-limit answers** (``Request limit reached``, HTTP 429) are backpressure, not
+    failures: they lower the client's rate, the call waits for its turn again (same backoff
+    and ``Retry-After`` rules, counted per rate-limit answer) and they do not spend
+    ``max_retries``. They are bounded by time: once ``rate_limit_deadline`` seconds have passed
+    since the call started, the next rate-limit answer raises :class:`RateLimitError` (and a
+    retry that could not start before then is not made).
+
+    **Bounds.** Waiting between attempts on real failures totals at most
+    ``max_retries * max(max_delay, max_retry_after)`` (defaults: 5 x 30 s = 150 s), plus the
+    attempts themselves (each at most the client's ``timeout``); rate-limit waiting lasts at
+    most ``rate_limit_deadline`` (default 300 s, long enough for a run against an unknown,
+    lower server limit to converge). ``deadline`` bounds a whole call (attempts, waits and
+    rate-limit waits) when set. In testing mode the waits are skipped but still counted
+    towards both deadlines, so a test sees the same attempts as production, at once.
 
     Attributes:
-        max_retries: retries after the first attempt (0 disables retrying).
+        max_retries: retries after the first attempt on real failures (0 disables them).
         initial_delay: seconds before the first retry.
         max_delay: cap on the computed backoff, in seconds.
         multiplier: growth factor between consecutive retries.
         jitter: fraction of the delay that is randomised (0 disables jitter).
         respect_retry_after: honour the server's ``Retry-After`` header.
-        max_retry_after: cap on a ``Retry-After`` value, in seconds.
+        max_retry_after: cap on one ``Retry-After`` wait, in seconds.
+        rate_limit_deadline: seconds after the start of a call past which a rate-limit
+            answer is final; ``None`` waits for as long as the server refuses.
+        deadline: seconds a call may take in total, across all its attempts and waits;
+            ``None`` (the default) sets no overall deadline.
     """
 
     max_retries: int = 5
@@ -83,26 +144,43 @@ class RetryPolicy:
     multiplier: float = 2.0
     jitter: float = 0.5
     respect_retry_after: bool = True
-    max_retry_after: float = 60.0
+    max_retry_after: float = 30.0
+    rate_limit_deadline: float | None = 300.0
+    deadline: float | None = None
 
     def __post_init__(self) -> None:
-        if self.max_retries < 0:
-            raise ValueError("max_retries must be >= 0")
-        if self.initial_delay < 0 or self.max_delay < 0 or self.max_retry_after < 0:
-            raise ValueError("delays must be >= 0")
-        if self.multiplier < 1:
-            raise ValueError("multiplier must be >= 1")
-        if not 0 <= self.jitter <= 1:
-            raise ValueError("jitter must be between 0 and 1")
+        owner = type(self).__name__
+        _check(owner, "max_retries", self.max_retries, integer=True)
+        for name in ("initial_delay", "max_delay", "max_retry_after"):
+            _check(owner, name, getattr(self, name))
+        _check(owner, "multiplier", self.multiplier, minimum=1.0)
+        _check(owner, "jitter", self.jitter, maximum=1.0)
+        for name in ("rate_limit_deadline", "deadline"):
+            _check(owner, name, getattr(self, name), exclusive=True, optional=True)
+        if not isinstance(self.respect_retry_after, bool):
+            raise InvalidInputError(
+                f"{owner}.respect_retry_after must be a boolean", field="respect_retry_after"
+            )
+
+    def backoff(self, n: int, u: float) -> float:
+        """Seconds before retry ``n`` (1-based) given a uniform draw ``u`` in 0..1 (pure: the
+        production value, testing mode or not)."""
+        base = _grown(self.initial_delay, self.multiplier, self.max_delay, n)
+        return _jittered(base, self.jitter, u)
+
+    def retry_after_wait(self, retry_after: float | None) -> float | None:
+        """The wait a ``Retry-After`` value asks for, capped; ``None`` when it does not apply
+        (no header, or headers ignored). Pure, like :meth:`backoff`."""
+        if retry_after is None or not self.respect_retry_after:
+            return None
+        return min(max(retry_after, 0.0), self.max_retry_after)
 
     def delay(self, retry: int, rng: random.Random, retry_after: float | None = None) -> float:
         """Seconds to wait before retry number ``retry`` (1-based); 0 in testing mode."""
         if _testing:
             return 0.0
-        if retry_after is not None and self.respect_retry_after:
-            return min(max(retry_after, 0.0), self.max_retry_after)
-        base = min(self.max_delay, self.initial_delay * self.multiplier ** (retry - 1))
-        return _jittered(base, self.jitter, rng)
+        honoured = self.retry_after_wait(retry_after)
+        return honoured if honoured is not None else self.backoff(retry, rng.random())
 
 
 @dataclass(frozen=True)
@@ -131,21 +209,20 @@ class PollPolicy:
     training_timeout: float = 3600.0
 
     def __post_init__(self) -> None:
-        if self.initial_interval < 0 or self.max_interval < 0:
-            raise ValueError("poll intervals must be >= 0")
-        if self.multiplier < 1:
-            raise ValueError("multiplier must be >= 1")
-        if not 0 <= self.jitter <= 1:
-            raise ValueError("jitter must be between 0 and 1")
-        if self.upload_timeout <= 0 or self.training_timeout <= 0:
-            raise ValueError("job timeouts must be > 0")
+        owner = type(self).__name__
+        _check(owner, "initial_interval", self.initial_interval)
+        _check(owner, "max_interval", self.max_interval)
+        _check(owner, "multiplier", self.multiplier, minimum=1.0)
+        _check(owner, "jitter", self.jitter, maximum=1.0)
+        _check(owner, "upload_timeout", self.upload_timeout, exclusive=True)
+        _check(owner, "training_timeout", self.training_timeout, exclusive=True)
 
     def interval(self, poll: int, rng: random.Random) -> float:
         """Seconds to wait after poll number ``poll`` (1-based); 0 in testing mode."""
         if _testing:
             return 0.0
-        base = min(self.max_interval, self.initial_interval * self.multiplier ** (poll - 1))
-        return _jittered(base, self.jitter, rng)
+        base = _grown(self.initial_interval, self.multiplier, self.max_interval, poll)
+        return _jittered(base, self.jitter, rng.random())
 
 
 @dataclass(frozen=True)
@@ -178,11 +255,13 @@ class RateLimitPolicy:
     decrease_interval: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.calls_per_second is not None and self.calls_per_second <= 0:
-            raise ValueError("calls_per_second must be > 0 or None")
-        if self.min_calls_per_second <= 0:
-            raise ValueError("min_calls_per_second must be > 0")
-        if not 0 < self.decrease_factor < 1:
-            raise ValueError("decrease_factor must be between 0 and 1")
-        if self.recovery_per_second < 0 or self.decrease_interval < 0:
-            raise ValueError("recovery_per_second and decrease_interval must be >= 0")
+        owner = type(self).__name__
+        _check(owner, "calls_per_second", self.calls_per_second, exclusive=True, optional=True)
+        _check(owner, "min_calls_per_second", self.min_calls_per_second, exclusive=True)
+        _check(owner, "decrease_factor", self.decrease_factor, exclusive=True, maximum=1.0)
+        if self.decrease_factor == 1.0:
+            raise InvalidInputError(
+                f"{owner}.decrease_factor must be < 1, got 1.0", field="decrease_factor"
+            )
+        _check(owner, "recovery_per_second", self.recovery_per_second)
+        _check(owner, "decrease_interval", self.decrease_interval)

@@ -2,14 +2,17 @@
 
 ``await job`` polls the job's status endpoint (through the client's limiter) with a growing,
 jittered interval until the job is ``finished`` (returns the final status) or ``failed``
-(raises :class:`JobFailedError`). Every wait has a deadline (:class:`JobTimeoutError`; the job
-itself goes on). Cancelling the awaiting task stops the polling: nothing runs in the
-background. A job is rebuilt from its id alone, e.g. in another process, with
-``client.upload_job(job_id)`` / ``client.training_job(job_id)``.
+(raises :class:`JobFailedError`); statuses are compared without regard to letter case, and a
+status none of ``pending``, ``in_progress``, ``finished``, ``failed`` is logged once (a warning)
+and named in the :class:`JobTimeoutError` if the deadline passes. Every wait has a deadline
+(:class:`JobTimeoutError`; the job itself goes on). Cancelling the awaiting task stops the
+polling: nothing runs in the background. A job is rebuilt from its id alone, e.g. in another
+process, with ``client.upload_job(job_id)`` / ``client.training_job(job_id)``.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any, Generic, TypeVar
@@ -17,8 +20,10 @@ from typing import Any, Generic, TypeVar
 import anyio
 
 from vecml_async._config import PollPolicy
-from vecml_async.errors import JobFailedError, JobTimeoutError
-from vecml_async.models import TrainingStatus, UploadStatus
+from vecml_async.errors import JobFailedError, JobTimeoutError, excerpt
+from vecml_async.models import JOB_STATUSES, TrainingStatus, UploadStatus
+
+logger = logging.getLogger("vecml_async")
 
 StatusT = TypeVar("StatusT", UploadStatus, TrainingStatus)
 
@@ -52,6 +57,7 @@ class Job(Generic[StatusT]):
         # Masks the key in the server's failure text before it goes into a JobFailedError.
         self._redact: Callable[[str], str] = redact if redact is not None else str
         self._rng = random.Random()
+        self._told_unknown = False
         self.last_status: StatusT | None = None
 
     def __repr__(self) -> str:
@@ -90,8 +96,13 @@ class Job(Generic[StatusT]):
         with anyio.move_on_after(limit) as scope:
             return await self._poll_until_done()
         assert scope.cancelled_caught
-        status = self.last_status.status if self.last_status is not None else None
-        raise JobTimeoutError(self.job_id, status, limit)
+        last = self.last_status
+        raise JobTimeoutError(
+            job_id=self.job_id,
+            status=last.status if last is not None else None,
+            timeout=limit,
+            known_status=last is None or last.is_known,
+        )
 
     async def _poll_until_done(self) -> StatusT:
         polls = 0
@@ -102,7 +113,15 @@ class Job(Generic[StatusT]):
                 return status
             if status.is_failed:
                 text = status.error or status.error_message or "no error text given"
-                raise JobFailedError(self.job_id, self._redact(text))
+                raise JobFailedError(job_id=self.job_id, error=self._redact(text))
+            if not status.is_known and not self._told_unknown:
+                self._told_unknown = True
+                logger.warning(
+                    "job %r: status %r is none of %s; polling on until the deadline",
+                    excerpt(self.job_id, 100),
+                    excerpt(status.status, 100),
+                    ", ".join(JOB_STATUSES),
+                )
             await anyio.sleep(self._poll.interval(polls, self._rng))
 
 

@@ -3,11 +3,11 @@
 Every failure the library reports is a :class:`VecMLError`::
 
     VecMLError
-      APIError                 the server refused: endpoint, status_code, message
+      APIError                 the server refused: endpoint, status_code, headers, body
         AuthenticationError    the key was refused
         NotFoundError          project, collection, model or job does not exist
         ConflictError          the thing to create already exists
-        RateLimitError         'Request limit reached' after the retries ran out
+        RateLimitError         'Request limit reached' until the rate-limit deadline passed
         RequestTooLargeError   the server refused the body size
         ServerError            5xx after the retries ran out
       TransportError           connection failures and timeouts
@@ -18,20 +18,78 @@ Every failure the library reports is a :class:`VecMLError`::
       IngestError              carries the IngestReport of a partly failed ingest
       InvalidInputError        raised before anything is sent (also a ValueError)
 
-Messages never contain the API key: text that comes from the server is passed through
-:func:`vecml_async._redact.redact` before it is stored.
+One shape: every error has ``.message`` (what went wrong, without the prefix ``str(err)``
+adds), its constructor takes the message first and every other field by keyword, and every
+error pickles with its attributes (multiprocessing, task queues).
+
+Messages never contain the API key: what the server sends back is redacted once, when the
+transport reads it, before any error is built from it. Text is bounded: a message holds at
+most :data:`MESSAGE_LIMIT` characters of server text, ``APIError.body`` at most
+:data:`BODY_LIMIT` characters.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     from vecml_async._report import IngestReport
 
+#: Characters of server text kept in a message (the rest is cut, and the cut is said).
+MESSAGE_LIMIT: Final = 500
+#: Characters of an answer's body kept on an :class:`APIError` (the transport reads at most
+#: this many bytes of a refusal).
+BODY_LIMIT: Final = 64 * 1024
+#: Characters of an id or status shown in a job error's message.
+_VALUE_LIMIT: Final = 100
+_PLAIN: Final = re.compile(r"[\w.:-]+")
+
+
+def excerpt(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """``text`` cut to ``limit`` characters, saying how much was cut."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit:,} more characters)"
+
+
+def _shown(value: str | None) -> str:
+    """A server-supplied id or status as it appears in a message: as is when it is a plain
+    word (``in_progress``), else quoted and bounded."""
+    if value is None:
+        return "unknown"
+    if len(value) <= _VALUE_LIMIT and _PLAIN.fullmatch(value):
+        return value
+    return repr(excerpt(value, _VALUE_LIMIT))
+
+
+def _rebuild(cls: type[VecMLError], args: tuple[Any, ...]) -> VecMLError:
+    """Unpickling: a bare instance; ``__dict__`` (every attribute) is restored by pickle."""
+    obj = cls.__new__(cls, *args)
+    obj.args = args  # OSError subclasses (JobTimeoutError) set args in __init__, not __new__
+    return obj
+
 
 class VecMLError(Exception):
-    """Base class of every error raised by vecml_async."""
+    """Base class of every error raised by vecml_async.
+
+    Attributes:
+        message: what went wrong (``str(err)`` may add where: the endpoint, the field).
+    """
+
+    def __init__(self, message: str = "") -> None:
+        self.message = message
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        """The full text of ``str(err)`` (subclasses add their context)."""
+        return self.message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only constructors cannot be called with ``args``: rebuild an instance and
+        # let pickle restore its attributes.
+        return (_rebuild, (type(self), self.args), self.__dict__)
 
 
 class APIError(VecMLError):
@@ -40,23 +98,34 @@ class APIError(VecMLError):
     Attributes:
         endpoint: the endpoint called, e.g. ``"init"``.
         status_code: the HTTP status of the answer.
-        message: the server's error text (``error_message`` or the plain-text body).
+        message: the server's error text (``error_message`` or the plain-text body), at most
+            :data:`MESSAGE_LIMIT` characters, plus a hint where one helps.
+        headers: the answer's headers, lower-case names, credentials dropped, key masked.
+        body: the answer's body as text, key masked, at most :data:`BODY_LIMIT` characters
+            (``None`` when there was none).
+        may_have_applied: an earlier attempt of this call may have been applied by the server
+            (a dropped connection or a 5xx before this answer).
     """
 
-    def __init__(self, message: str, *, endpoint: str, status_code: int) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        endpoint: str,
+        status_code: int,
+        headers: Mapping[str, str] | None = None,
+        body: str | None = None,
+        may_have_applied: bool = False,
+    ) -> None:
         self.endpoint = endpoint
         self.status_code = status_code
-        self.message = message
-        super().__init__(f"/{endpoint} failed (HTTP {status_code}): {message}")
+        self.headers = dict(headers) if headers is not None else {}
+        self.body = excerpt(body, BODY_LIMIT) if body is not None else None
+        self.may_have_applied = may_have_applied
+        super().__init__(message)
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild_api_error, (type(self), self.message, self.endpoint, self.status_code))
-
-
-def _rebuild_api_error(
-    cls: type[APIError], message: str, endpoint: str, status_code: int
-) -> APIError:
-    return cls(message, endpoint=endpoint, status_code=status_code)
+    def _text(self) -> str:
+        return f"/{self.endpoint} failed (HTTP {self.status_code}): {self.message}"
 
 
 class AuthenticationError(APIError):
@@ -72,7 +141,8 @@ class ConflictError(APIError):
 
 
 class RateLimitError(APIError):
-    """The server kept answering ``Request limit reached`` until the retries ran out."""
+    """The server kept answering ``Request limit reached`` until the call's rate-limit
+    deadline (``RetryPolicy.rate_limit_deadline``) passed."""
 
 
 class RequestTooLargeError(APIError):
@@ -88,19 +158,25 @@ class TransportError(VecMLError):
 
     Attributes:
         endpoint: the endpoint being called.
+        url: the URL called (``None`` when unknown).
+        may_have_applied: the request may have reached the server and been applied.
     """
 
-    def __init__(self, message: str, *, endpoint: str) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        endpoint: str,
+        url: str | None = None,
+        may_have_applied: bool = False,
+    ) -> None:
         self.endpoint = endpoint
-        super().__init__(f"/{endpoint}: {message}")
+        self.url = url
+        self.may_have_applied = may_have_applied
+        super().__init__(message)
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        text = str(self).split(": ", 1)[-1]
-        return (_rebuild_transport_error, (text, self.endpoint))
-
-
-def _rebuild_transport_error(message: str, endpoint: str) -> TransportError:
-    return TransportError(message, endpoint=endpoint)
+    def _text(self) -> str:
+        return f"/{self.endpoint}: {self.message}"
 
 
 class ClientClosedError(VecMLError, RuntimeError):
@@ -121,15 +197,6 @@ class JobError(VecMLError):
         self.status = status
         super().__init__(message)
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild_job_error, (type(self), str(self), self.job_id, self.status))
-
-
-def _rebuild_job_error(
-    cls: type[JobError], message: str, job_id: str, status: str | None
-) -> JobError:
-    return cls(message, job_id=job_id, status=status)
-
 
 class JobFailedError(JobError):
     """The server reported the job as ``failed``.
@@ -138,27 +205,36 @@ class JobFailedError(JobError):
         error: the server's error text for the job.
     """
 
-    def __init__(self, job_id: str, error: str) -> None:
+    def __init__(self, message: str | None = None, *, job_id: str, error: str) -> None:
         self.error = error
-        super().__init__(f"job {job_id} failed: {error}", job_id=job_id, status="failed")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.job_id, self.error))
+        text = message or f"job {_shown(job_id)} failed: {excerpt(error)}"
+        super().__init__(text, job_id=job_id, status="failed")
 
 
 class JobTimeoutError(JobError, TimeoutError):
-    """The job did not reach a final status before the deadline. The job itself goes on."""
+    """The job did not reach a final status before the deadline. The job itself goes on.
 
-    def __init__(self, job_id: str, status: str | None, timeout: float) -> None:
+    Attributes:
+        timeout: the deadline, in seconds.
+        known_status: whether ``status`` is one of the documented statuses (an unknown one
+            is named as such in the message).
+    """
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        job_id: str,
+        status: str | None,
+        timeout: float,
+        known_status: bool = True,
+    ) -> None:
         self.timeout = timeout
-        super().__init__(
-            f"job {job_id} still {status or 'unknown'} after {timeout:g} s",
-            job_id=job_id,
-            status=status,
-        )
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.job_id, self.status, self.timeout))
+        self.known_status = known_status
+        if message is None:
+            unknown = "" if known_status else " (a status this client does not know)"
+            message = f"job {_shown(job_id)} still {_shown(status)}{unknown} after {timeout:g} s"
+        super().__init__(message, job_id=job_id, status=status)
 
 
 class IngestError(VecMLError):
@@ -168,18 +244,18 @@ class IngestError(VecMLError):
     ``report.failed_rows()`` gives those rows back so they can be passed to ``ingest`` again.
     """
 
-    def __init__(self, report: IngestReport) -> None:
+    def __init__(self, report: IngestReport, *, message: str | None = None) -> None:
         self.report = report
-        failed = report.failed_row_count
-        first = report.failures[0].error if report.failures else "unknown error"
-        super().__init__(
-            f"ingest into {report.project_name}/{report.collection_name}: {failed} of "
-            f"{report.rows_total} rows failed in {len(report.failures)} batch(es); "
-            f"first error: {first}"
-        )
+        super().__init__(message or _ingest_summary(report))
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.report,))
+
+def _ingest_summary(report: IngestReport) -> str:
+    first = report.failures[0].error if report.failures else "unknown error"
+    return (
+        f"ingest into {report.project_name}/{report.collection_name}: "
+        f"{report.failed_row_count} of {report.rows_total} rows failed in "
+        f"{len(report.failures)} batch(es); first error: {first}"
+    )
 
 
 class InvalidInputError(VecMLError, ValueError):
@@ -203,22 +279,15 @@ class InvalidInputError(VecMLError, ValueError):
         self.field = field
         self.index = index
         self.row_id = row_id
-        self.message = message
-        where = field
-        if index is not None:
-            where += f"[{index}]"
-        if row_id is not None:
-            where += f" (id {row_id!r})"
-        super().__init__(f"{where}: {message}")
+        super().__init__(message)
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild_invalid, (self.message, self.field, self.index, self.row_id))
-
-
-def _rebuild_invalid(
-    message: str, field: str, index: int | None, row_id: str | None
-) -> InvalidInputError:
-    return InvalidInputError(message, field=field, index=index, row_id=row_id)
+    def _text(self) -> str:
+        where = self.field
+        if self.index is not None:
+            where += f"[{self.index}]"
+        if self.row_id is not None:
+            where += f" (id {self.row_id!r})"
+        return f"{where}: {self.message}"
 
 
 __all__ = [

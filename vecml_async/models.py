@@ -17,6 +17,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    Strict,
     model_validator,
 )
 
@@ -47,6 +48,8 @@ FILE_FORMATS: tuple[str, ...] = get_args(FileFormat)
 PREDICT_FILE_FORMATS: tuple[str, ...] = get_args(PredictFileFormat)
 VECTOR_TYPES: tuple[str, ...] = get_args(VectorType)
 ON_INVALID: tuple[str, ...] = get_args(OnInvalid)
+#: The documented job statuses (compared without regard to letter case).
+JOB_STATUSES: tuple[str, ...] = ("pending", "in_progress", "finished", "failed")
 
 
 def check_name(value: object, field: str) -> str:
@@ -151,7 +154,11 @@ class CollectionRequest(_Request):
 
 
 class APIResponse(BaseModel):
-    """The envelope every answer shares; unknown fields are kept.
+    """The envelope every answer shares.
+
+    Unknown fields are kept (``model_extra``), except an echoed ``user_api_key``, which is
+    dropped (the transport already drops it; a model built by hand drops it too). ``success``
+    is a JSON boolean: ``"false"`` or ``0`` are not read as one.
 
     ``existed`` is set by the client on the answers of ``create_project``, ``init`` and
     ``delete_project``: whether the project or collection was there before the call.
@@ -159,9 +166,22 @@ class APIResponse(BaseModel):
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
-    success: bool = True
+    success: Annotated[bool, Strict()] = True
     error_message: str | None = None
     existed: bool | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_echoed_key(cls, value: Any) -> Any:
+        if isinstance(value, dict) and any(
+            isinstance(k, str) and k.lower() == "user_api_key" for k in value
+        ):
+            return {
+                k: v
+                for k, v in value.items()
+                if not (isinstance(k, str) and k.lower() == "user_api_key")
+            }
+        return value
 
 
 class JobStartedResponse(APIResponse):
@@ -198,17 +218,27 @@ class _JobStatus(APIResponse):
     error: str | None = None
 
     @property
+    def normalized_status(self) -> str:
+        """``status`` stripped and in lower case (``"FINISHED"`` reads ``"finished"``)."""
+        return self.status.strip().lower()
+
+    @property
     def is_finished(self) -> bool:
-        return self.status == "finished"
+        return self.normalized_status == "finished"
 
     @property
     def is_failed(self) -> bool:
-        return self.status == "failed"
+        return self.normalized_status == "failed"
 
     @property
     def is_done(self) -> bool:
         """Whether the job reached a final status (``finished`` or ``failed``)."""
-        return self.status in ("finished", "failed")
+        return self.normalized_status in ("finished", "failed")
+
+    @property
+    def is_known(self) -> bool:
+        """Whether the status is one of :data:`JOB_STATUSES` (in any letter case)."""
+        return self.normalized_status in JOB_STATUSES
 
     @property
     def started_at(self) -> datetime | None:
@@ -330,6 +360,7 @@ __all__ = [
     "DocumentedTrainingMode",
     "FileFormat",
     "InitRequest",
+    "JOB_STATUSES",
     "JobStartedResponse",
     "JobStatusRequest",
     "Metric",

@@ -230,6 +230,10 @@ def test_settings_survive_the_command_line_round_trip() -> None:
         sink=True,
         data_dir=Path("/tmp/vecml-emulator-roundtrip"),
         name_pattern=r"^[a-z]+$",
+        max_reading_bytes=1_000_000,
+        header_timeout=2.5,
+        body_timeout=7.0,
+        max_header_bytes=4096,
         faults=FaultConfig(
             seed=3,
             error_503=0.1,
@@ -242,3 +246,19 @@ def test_settings_survive_the_command_line_round_trip() -> None:
     assert all("k1" not in arg for arg in settings_to_argv(settings))
     assert settings_from_args(args, api_keys_env(settings)) == settings
     assert "k1" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"max_reading_bytes": 0},
+        {"max_header_bytes": True},
+        {"header_timeout": 0},
+        {"body_timeout": -1.0},
+        {"body_timeout": float("inf")},
+    ],
+)
+def test_abuse_limits_refuse_bad_values(options: dict[str, object]) -> None:
+    """The abuse limits must be positive (an emulator without them would be unprotected)."""
+    with pytest.raises(ValueError):
+        EmulatorSettings(**options)  # type: ignore[arg-type]

@@ -15,15 +15,22 @@ Emulators:
 * ``thread_emulator(**settings)``: ``run_in_thread`` in this process; returns the
   :class:`Emulator` (Python inspection view) and the base URL. It outlives a killed client
   process and keeps the test loop free of server tasks.
+
+Hostile servers: ``scripted(script)`` starts a raw asyncio HTTP server on loopback whose
+``script(request, writer)`` answers each request as it likes (drip-fed, endless, garbage,
+echoing the key, reset); it records every request it read.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib.util
 import json
 import os
 import random
+import socket
+import struct
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping
@@ -215,3 +222,122 @@ def child_env() -> dict[str, str]:
     root = str(HERE.parents[1])
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
     return env
+
+
+# ----------------------------------------------------------------------------- scripted servers
+
+
+class Request:
+    """One request as a scripted server read it."""
+
+    def __init__(self, line: bytes, headers: dict[str, str], body: bytes) -> None:
+        self.line = line.decode("latin-1")
+        self.method, self.path = self.line.split(" ")[:2]
+        self.endpoint = self.path.rsplit("/", 1)[-1]
+        self.headers = headers
+        self.body = body
+
+
+class ScriptedServer:
+    """A raw asyncio HTTP/1.1 server on loopback that answers each request by a script.
+
+    ``script(request, writer)`` writes whatever it likes (a valid answer, a drip, garbage, an
+    endless body) and may close or reset the connection. ``requests`` lists what arrived, so
+    a test can count how often an endpoint was really sent.
+    """
+
+    def __init__(self) -> None:
+        self.requests: list[Request] = []
+        self.server: asyncio.Server | None = None
+        self.url = ""
+        # Connections still being answered (a drip may outlive the client's deadline): closed
+        # with the server, so no transport is left for the garbage collector to warn about.
+        self._handlers: set[asyncio.Task[None]] = set()
+
+    async def start(self, script: Callable[..., Any]) -> str:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            task = asyncio.current_task()
+            assert task is not None
+            self._handlers.add(task)
+            try:
+                while True:
+                    request = await _read_request(reader)
+                    if request is None:
+                        break
+                    self.requests.append(request)
+                    keep = await script(request, writer)
+                    if not keep:
+                        break
+            except (ConnectionError, asyncio.IncompleteReadError):
+                pass
+            finally:
+                self._handlers.discard(task)
+                if not writer.is_closing():
+                    writer.close()
+                # The socket is released a loop turn after close(): wait for it, so a test's
+                # loop never ends with it still open.
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await asyncio.wait_for(writer.wait_closed(), 2)
+
+        self.server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = self.server.sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}/api"
+        return self.url
+
+    def sent(self, endpoint: str) -> int:
+        return sum(1 for r in self.requests if r.endpoint == endpoint)
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            handlers = list(self._handlers)
+            for task in handlers:
+                task.cancel()
+            await asyncio.gather(*handlers, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.server.wait_closed(), 2)
+
+
+async def _read_request(reader: asyncio.StreamReader) -> Request | None:
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except (asyncio.IncompleteReadError, ConnectionError):
+        return None
+    line, *lines = head[:-4].split(b"\r\n")
+    headers = {}
+    for raw in lines:
+        name, _, value = raw.decode("latin-1").partition(":")
+        headers[name.strip().lower()] = value.strip()
+    body = await reader.readexactly(int(headers.get("content-length", "0")))
+    return Request(line, headers, body)
+
+
+@pytest.fixture
+async def scripted() -> Any:
+    """Factory: ``url = await scripted(script)`` starts a :class:`ScriptedServer`; returns
+    the server object as ``scripted.last``."""
+    servers: list[ScriptedServer] = []
+
+    async def start(script: Callable[..., Any]) -> ScriptedServer:
+        server = ScriptedServer()
+        await server.start(script)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        await server.close()
+
+
+def _reset(writer: asyncio.StreamWriter) -> None:
+    """Close with a TCP reset (SO_LINGER 0): the client sees 'connection reset by peer'."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
+
+
+@pytest.fixture
+def reset() -> Callable[[asyncio.StreamWriter], None]:
+    """``reset(writer)``: abort the connection with a TCP RST."""
+    return _reset

@@ -112,10 +112,12 @@ async def test_every_row_lands_exactly_once_through_drops_5xx_and_rate_limit_bur
     assert counters["id_writes"] == n + counters["overwrites"], why
     assert counters["overwrites"] > 0, f"{why}: no drop-after-apply hit add_data_batch"
     assert counters["overwrites"] % max_rows == 0, f"{why}: a batch was partly re-applied"
-    # Every failed attempt was retried, and every retry answers for exactly one fault.
-    assert requests["add_data_batch"] == report.batches_sent + report.retries, why
+    # Every failed attempt was retried, and every retry answers for exactly one fault; the
+    # rate-limit answers are waited through apart from the retries.
+    sends = report.batches_sent + report.retries + report.rate_limited
+    assert requests["add_data_batch"] == sends, why
     poll_retries = requests["get_upload_data_status"] - report.batches_sent
-    assert sum(injected.values()) == report.retries + poll_retries, why
+    assert sum(injected.values()) == report.retries + report.rate_limited + poll_retries, why
     assert report.rate_limited <= injected["rate_limit"], why
 
 

@@ -290,7 +290,8 @@ async def test_the_key_appears_nowhere_in_logs_errors_objects_or_tracebacks(
     # A server refusing over its rate limit, and an authentication failure, for the record.
     async with serve(rate_limit=0.5, rate_limit_burst=1, api_keys=frozenset({key})) as url:
         _all_loggers_at_debug()
-        async with AsyncVecML(key, base_url=url, max_retries=1, rate_limit=None) as client:
+        quick = RetryPolicy(max_retries=1, rate_limit_deadline=0.5)  # backpressure, briefly
+        async with AsyncVecML(key, base_url=url, retry=quick, rate_limit=None) as client:
             await client.create_project("one")
             try:
                 await client.create_project("two")

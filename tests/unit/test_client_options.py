@@ -135,7 +135,7 @@ async def test_with_options_shares_the_pool_and_budget(client: AsyncVecML, mock:
     the parent keeps its own."""
     route = mock.post("/create_project").respond(json={"success": True})
     fast = client.with_options(timeout=2.0)
-    assert fast._transport._http is client._transport._http
+    assert fast._transport._exchange.http is client._transport._exchange.http
     assert fast._limiter is client._limiter
     await fast.create_project("p")
     assert route.calls.last.request.extensions["timeout"]["read"] == 2.0
@@ -236,7 +236,8 @@ def test_runtime_lists_are_the_literal_values() -> None:
 
 async def test_injected_http_client_timeout_is_per_request(api_key: str, base_url: str):
     """Against an injected httpx client, with_options(timeout=) still sets each attempt's
-    timeout (the injected client's own setting is not changed)."""
+    timeout; other calls keep the client's own attempt deadline (120 s by default), which
+    bounds every attempt whatever the injected client's setting."""
     seen: list[Any] = []
 
     def answer(request: httpx.Request) -> httpx.Response:
@@ -247,5 +248,5 @@ async def test_injected_http_client_timeout_is_per_request(api_key: str, base_ur
     async with AsyncVecML(api_key, base_url=base_url, http_client=http, rate_limit=None) as c:
         await c.with_options(timeout=4.0).create_project("p")
         await c.create_project("q")
-    assert seen[0]["read"] == 4.0 and seen[1]["read"] == 30.0
+    assert seen[0]["read"] == 4.0 and seen[1]["read"] == 120.0
     await http.aclose()

@@ -81,12 +81,67 @@ def test_api_error_attributes_and_text():
 
 def test_job_errors_attributes():
     """JobFailedError has the server's error text; JobTimeoutError the deadline and status."""
-    failed = JobFailedError("j1", "Training failed")
+    failed = JobFailedError(job_id="j1", error="Training failed")
     assert (failed.job_id, failed.status, failed.error) == ("j1", "failed", "Training failed")
     assert "Training failed" in str(failed)
-    late = JobTimeoutError("j2", "in_progress", 0.5)
+    late = JobTimeoutError(job_id="j2", status="in_progress", timeout=0.5)
     assert (late.job_id, late.status, late.timeout) == ("j2", "in_progress", 0.5)
     assert str(late) == "job j2 still in_progress after 0.5 s"
+
+
+def test_job_timeout_names_an_unknown_status():
+    """A status the client does not know is named as such in the timeout message."""
+    late = JobTimeoutError(job_id="j", status="DONE-ISH", timeout=2, known_status=False)
+    assert str(late) == "job j still DONE-ISH (a status this client does not know) after 2 s"
+    odd = JobTimeoutError(job_id="j", status="done, really\n", timeout=2, known_status=False)
+    assert "still 'done, really\\n' (a status" in str(odd)
+
+
+def test_job_error_messages_bound_server_values():
+    """An id or status echoed by the server cannot make a message long."""
+    late = JobTimeoutError(job_id="j" * 10_000, status="s" * 1_000_000, timeout=1)
+    failed = JobFailedError(job_id="j", error="e" * 1_000_000)
+    assert len(str(late)) < 400
+    assert len(str(failed)) < 700
+    assert late.status == "s" * 1_000_000  # the attribute keeps the value
+
+
+@pytest.mark.parametrize(
+    "err",
+    [
+        APIError("m", endpoint="e", status_code=400),
+        TransportError("m", endpoint="e"),
+        ClientClosedError("m"),
+        JobError("m", job_id="j", status=None),
+        JobFailedError("m", job_id="j", error="x"),
+        JobTimeoutError("m", job_id="j", status=None, timeout=1),
+        InvalidInputError("m", field="f"),
+        VecMLError("m"),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_every_error_has_message(err):
+    """One shape: every error has .message (the text without the context prefix)."""
+    assert err.message == "m"
+    assert "m" in str(err)
+
+
+def test_api_error_keyword_constructor_headers_and_body():
+    """APIError takes every field by keyword and keeps headers and a bounded body."""
+    err = ServerError(
+        message="down",
+        endpoint="init",
+        status_code=502,
+        headers={"retry-after": "3"},
+        body="x" * 200_000,
+        may_have_applied=True,
+    )
+    assert err.headers == {"retry-after": "3"}
+    assert err.body is not None
+    assert len(err.body) < 64 * 1024 + 100
+    assert err.body.startswith("x" * 1000)
+    assert err.may_have_applied is True
+    assert str(err) == "/init failed (HTTP 502): down"
 
 
 def test_invalid_input_error_names_field_row_and_id():
@@ -105,8 +160,14 @@ def test_invalid_input_error_names_field_row_and_id():
         TransportError("timed out: ReadTimeout: x", endpoint="upload"),
         ClientClosedError("closed"),
         JobError("job j: odd", job_id="j", status="pending"),
-        JobFailedError("j", "Training failed"),
-        JobTimeoutError("j", None, 3.0),
+        JobFailedError(job_id="j", error="Training failed"),
+        JobTimeoutError(job_id="j", status=None, timeout=3.0),
+        JobTimeoutError(job_id="j", status="odd", timeout=3.0, known_status=False),
+        ServerError(
+            "x", endpoint="e", status_code=500, headers={"a": "b"}, body="t", may_have_applied=True
+        ),
+        TransportError("refused", endpoint="e", url="http://h/api/e", may_have_applied=True),
+        VecMLError("plain"),
         InvalidInputError("bad", field="data", index=2, row_id="r: 2"),
         InvalidInputError("must not be empty", field="project_name"),
     ],
@@ -193,7 +254,7 @@ async def test_error_text_from_any_common_field(client, mock, field):
 async def test_success_false_without_message(client, mock):
     """A refusal without any text still raises APIError with a useful message."""
     mock.post("/init").respond(200, json={"success": False})
-    with pytest.raises(APIError, match="without a message"):
+    with pytest.raises(APIError, match="without an error message"):
         await client.init("p", "c", vector_dim=2)
 
 

@@ -324,6 +324,37 @@ async def test_polls_really_wait_outside_testing_mode(client, mock, delays_on):
     ],
 )
 def test_poll_policy_refuses_nonsense(options):
-    """PollPolicy refuses negative intervals, shrinking growth and non-positive deadlines."""
-    with pytest.raises(ValueError):
+    """PollPolicy refuses negative intervals, shrinking growth and non-positive deadlines,
+    with an InvalidInputError naming the field."""
+    with pytest.raises(InvalidInputError) as info:
         PollPolicy(**options)
+    assert info.value.field == next(iter(options))
+
+
+@pytest.mark.parametrize(
+    ("final", "outcome"), [("FINISHED", "returns"), ("Failed", "raises"), ("fInIsHeD", "returns")]
+)
+async def test_status_spellings_are_compared_without_case(client, mock, final, outcome):
+    """Undocumented spellings of the final statuses end the wait instead of polling on."""
+    mock.post("/get_upload_data_status").mock(side_effect=[status("Pending"), status(final)])
+    job = client.upload_job("j")
+    if outcome == "returns":
+        assert (await job.wait(timeout=5)).status == final
+    else:
+        with pytest.raises(JobFailedError):
+            await job.wait(timeout=5)
+
+
+async def test_unknown_status_is_logged_once_and_named_at_the_deadline(client, mock, caplog):
+    """A status none of the four is logged once (however many polls), and the timeout error
+    names it as unknown."""
+    route = mock.post("/get_upload_data_status").mock(return_value=status("COMPLETE"))
+    job = client.upload_job("j")
+    with caplog.at_level("WARNING", logger="vecml_async"), pytest.raises(JobTimeoutError) as info:
+        await job.wait(timeout=0.2)
+    assert route.call_count > 3
+    warnings = [r for r in caplog.records if "COMPLETE" in r.getMessage()]
+    assert len(warnings) == 1
+    assert info.value.status == "COMPLETE"
+    assert info.value.known_status is False
+    assert "COMPLETE (a status this client does not know)" in str(info.value)

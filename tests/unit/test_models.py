@@ -88,12 +88,34 @@ def test_predict_defaults():
         ("finished", True, False, True),
         ("failed", False, True, True),
         ("queued", False, False, False),
+        ("FINISHED", True, False, True),
+        ("Failed", False, True, True),
+        (" In_Progress ", False, False, False),
     ],
 )
 def test_status_flags(state, finished, failed, done):
-    """is_finished / is_failed / is_done follow the status; unknown statuses are not final."""
+    """is_finished / is_failed / is_done follow the status in any letter case; unknown
+    statuses are not final."""
     status = UploadStatus(status=state)
     assert (status.is_finished, status.is_failed, status.is_done) == (finished, failed, done)
+
+
+@pytest.mark.parametrize(
+    ("state", "known"),
+    [("pending", True), ("IN_PROGRESS", True), ("Finished", True), ("queued", False)],
+)
+def test_status_known(state, known):
+    """is_known: one of the four documented statuses, whatever the letter case."""
+    assert UploadStatus(status=state).is_known is known
+
+
+@pytest.mark.parametrize("value", ["false", "true", 0, 1, None])
+def test_success_must_be_a_json_boolean(value):
+    """A model never reads "false", "true", 0, 1 or null as a boolean success flag."""
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        APIResponse.model_validate({"success": value})
 
 
 @pytest.mark.parametrize(

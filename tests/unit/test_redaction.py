@@ -201,3 +201,108 @@ async def test_client_vars_do_not_show_the_key(api_key, base_url):
     async with AsyncVecML(api_key, base_url=base_url) as client:
         assert api_key not in repr(vars(client))
         assert api_key not in repr(vars(client._transport))
+
+
+# ----------------------------------------------------------------------------- the masking rule
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("Project local_proj already exists", "Project local_proj already exists"),
+        (
+            "'localhost:8766/api' is not an http(s) URL",
+            "'localhost:8766/api' is not an http(s) URL",
+        ),
+        ("file 'nofile.csv' does not exist", "file 'nofile.csv' does not exist"),
+        ("project local-proj", "project local-proj"),
+        ("Invalid API key local", "Invalid API key ***"),
+        ("key='local'.", "key='***'."),
+        ('{"user_api_key": "local"}', '{"user_api_key": "***"}'),
+        ("local", "***"),
+        ("local/local", "***/***"),
+    ],
+)
+def test_a_short_key_is_masked_only_as_a_token(text, masked):
+    """A key under 16 characters is masked where it stands alone, never inside a word."""
+    assert Secret("local").redact(text) == masked
+
+
+def test_a_one_letter_key_leaves_words_alone():
+    """Even a one-character key does not mangle text: only the standalone token is masked."""
+    assert Secret("x").redact("file 'nofile.csv' does not exist: x") == (
+        "file 'nofile.csv' does not exist: ***"
+    )
+
+
+def test_a_long_key_is_masked_anywhere():
+    """A key of 16 characters or more is masked even glued to other text."""
+    key = "vml_0123456789abcdef"
+    assert Secret(key).redact(f"xx{key}yy {key}") == "xx***yy ***"
+
+
+def test_escaped_spellings_of_the_key_are_masked():
+    """The JSON-escaped and percent-encoded forms of a key are masked too."""
+    key = 'k"ey/with spaces+é_0123456789'
+    secret = Secret(key)
+    import json
+    import urllib.parse
+
+    for form in (json.dumps(key)[1:-1], json.dumps(key, ensure_ascii=False)[1:-1],
+                 urllib.parse.quote(key, safe="")):  # fmt: skip
+        assert secret.redact(f"echo: {form}!") == "echo: ***!"
+
+
+def test_scrub_masks_every_string_and_drops_echoed_key_fields(api_key):
+    """One redaction step for decoded answers: strings (and mapping keys) masked at any depth,
+    every user_api_key field dropped whatever its case."""
+    secret = Secret(api_key)
+    answer = {
+        "success": True,
+        "user_api_key": api_key,
+        "nested": [{"User_Api_Key": "x", "note": f"for {api_key}"}, 1.5, None],
+        api_key: "as a key",
+    }
+    assert secret.scrub(answer) == {
+        "success": True,
+        "nested": [{"note": "for ***"}, 1.5, None],
+        "***": "as a key",
+    }
+
+
+async def test_success_answers_are_redacted_before_the_models_see_them(client, mock, api_key):
+    """An echoing success answer: the model keeps no user_api_key and no key anywhere."""
+    mock.post("/get_upload_data_status").respond(
+        json={"success": True, "status": "finished", "user_api_key": api_key, "by": api_key}
+    )
+    status = await client.get_upload_data_status("j")
+    assert "user_api_key" not in (status.model_extra or {})
+    assert api_key not in repr(status)
+    assert status.model_extra == {"by": "***"}
+
+
+async def test_unicode_escaped_key_in_an_answer_is_redacted(client, mock, api_key):
+    """A key spelled with JSON \\u escapes in the answer is still masked once decoded."""
+    escaped = "".join(f"\\u{ord(c):04x}" for c in api_key)
+    mock.post("/get_upload_data_status").respond(
+        content=f'{{"success": true, "status": "pending", "note": "{escaped}"}}'.encode()
+    )
+    status = await client.get_upload_data_status("j")
+    assert status.model_extra == {"note": "***"}
+
+
+def test_response_headers_drop_credentials_and_mask_the_key(api_key):
+    """Kept headers: lower-case names, cookies and authorization dropped, key masked."""
+    kept = Secret(api_key).redact_headers(
+        {"Set-Cookie": "s=1", "Authorization": "x", "X-Echo": f"k={api_key}", "Retry-After": "2"}
+    )
+    assert kept == {"x-echo": "k=***", "retry-after": "2"}
+
+
+def test_models_built_by_hand_drop_an_echoed_key(api_key):
+    """APIResponse and its subclasses never keep a user_api_key field, however built."""
+    from vecml_async import APIResponse, UploadStatus
+
+    assert "user_api_key" not in repr(APIResponse(success=True, user_api_key=api_key))
+    status = UploadStatus.model_validate({"status": "x", "USER_API_KEY": api_key})
+    assert api_key not in repr(status)

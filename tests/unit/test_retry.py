@@ -18,6 +18,7 @@ from vecml_async import (
     AsyncVecML,
     AuthenticationError,
     ConflictError,
+    InvalidInputError,
     NotFoundError,
     RateLimitError,
     RateLimitPolicy,
@@ -26,7 +27,7 @@ from vecml_async import (
     ServerError,
     TransportError,
 )
-from vecml_async._transport import parse_retry_after
+from vecml_async._http_errors import parse_retry_after
 
 RATE_LIMIT_TEXT = "Request limit reached, please try again later"
 OK = httpx.Response(200, json={"success": True})
@@ -44,13 +45,13 @@ def rate_limited_json() -> httpx.Response:
 
 @dataclass(frozen=True)
 class RecordingPolicy(RetryPolicy):
-    """A RetryPolicy that records what the transport asks it (delays stay those of testing)."""
+    """A RetryPolicy that records the backoffs the retry decision asks it for."""
 
-    calls: list[tuple[int, float | None]] = field(default_factory=list, compare=False)
+    calls: list[int] = field(default_factory=list, compare=False)
 
-    def delay(self, retry: int, rng: random.Random, retry_after: float | None = None) -> float:
-        self.calls.append((retry, retry_after))
-        return super().delay(retry, rng, retry_after)
+    def backoff(self, n: int, u: float) -> float:
+        self.calls.append(n)
+        return super().backoff(n, u)
 
 
 @pytest.fixture
@@ -198,7 +199,7 @@ async def test_max_retries_keeps_a_policy_subclass(make_client, mock):
     mock.post("/delete_project").mock(side_effect=[httpx.Response(500), OK])
     policy = RecordingPolicy(max_retries=9)
     await make_client(retry=policy, max_retries=2).delete_project("p")
-    assert policy.calls == [(1, None)]
+    assert policy.calls == [1]
 
 
 # ----------------------------------------------------------------------------- rate limit
@@ -215,15 +216,34 @@ async def test_rate_limit_retried_then_success(make_client, mock, answer):
     assert client._limiter.rate_limited_count == 2
 
 
+async def test_rate_limit_answers_do_not_spend_retries(make_client, mock):
+    """Rate-limit answers are backpressure: with max_retries=0 a call still waits through
+    ten of them, and the stats count them apart from retries."""
+    from vecml_async._transport import SendStats
+
+    route = mock.post("/delete_project").mock(side_effect=[rate_limited_plain()] * 10 + [OK])
+    client = make_client(max_retries=0)
+    stats = SendStats()
+    body = client._transport.encode({"project_name": "p"})
+    await client._transport.send("delete_project", body, stats)
+    assert route.call_count == 11
+    assert (stats.attempts, stats.retries, stats.rate_limited) == (11, 0, 10)
+
+
 @pytest.mark.parametrize("answer", [rate_limited_plain, rate_limited_json], ids=["text", "json"])
-async def test_rate_limit_exhausted_is_rate_limit_error(make_client, mock, answer):
-    """When the retries run out on rate-limit answers, RateLimitError (HTTP 400)."""
+async def test_rate_limit_until_the_deadline_is_rate_limit_error(make_client, mock, answer):
+    """A server that never stops refusing: RateLimitError (HTTP 400) once the rate-limit
+    deadline passes. Testing mode skips the waits but counts them, so the number of attempts
+    is production's: backoff 0.5 s doubling to 20 s, capped, no jitter, until 60 s."""
     route = mock.post("/delete_project").mock(side_effect=lambda request: answer())
+    policy = RetryPolicy(max_retries=0, jitter=0.0, rate_limit_deadline=60.0)
     with pytest.raises(RateLimitError) as info:
-        await make_client(max_retries=2).delete_project("p")
-    assert route.call_count == 3
+        await make_client(retry=policy).delete_project("p")
+    # waits 0.5 + 1 + 2 + 4 + 8 + 16 + 20 = 51.5 s; the next 20 s would pass 60 s
+    assert route.call_count == 8
     assert info.value.status_code == 400
-    assert info.value.message == RATE_LIMIT_TEXT
+    assert info.value.message.startswith(RATE_LIMIT_TEXT)
+    assert "rate_limit_deadline" in info.value.message
 
 
 async def test_429_from_a_proxy_is_retried(make_client, mock):
@@ -234,10 +254,24 @@ async def test_429_from_a_proxy_is_retried(make_client, mock):
     await make_client().delete_project("p")
     assert route.call_count == 2
     route.mock(side_effect=None, return_value=httpx.Response(429, text="Too Many Requests"))
+    policy = RetryPolicy(jitter=0.0, rate_limit_deadline=1.0)  # 0.5 s, then 1 s passes it
     with pytest.raises(RateLimitError) as info:
-        await make_client(max_retries=1).delete_project("p")
+        await make_client(retry=policy).delete_project("p")
     assert info.value.status_code == 429
     assert route.call_count == 4
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["request limit reached", "REQUEST LIMIT REACHED, TRY LATER", "Request Limit Reached."],
+)
+async def test_rate_limit_text_in_any_case(make_client, mock, text):
+    """The rate-limit text is recognised in any letter case (retried, limiter slowed)."""
+    route = mock.post("/delete_project").mock(side_effect=[httpx.Response(400, text=text), OK])
+    client = make_client()
+    await client.delete_project("p")
+    assert route.call_count == 2
+    assert client._limiter.rate_limited_count == 1
 
 
 async def test_rate_limit_in_200_envelope_retried(make_client, mock):
@@ -264,26 +298,29 @@ async def test_rate_limit_with_adaptive_limiter_lowers_rate(make_client, mock):
 # ----------------------------------------------------------------------------- Retry-After
 
 
-async def test_retry_after_header_reaches_the_policy(make_client, mock):
-    """Retry-After (seconds or HTTP date) of 5xx and rate-limit answers is passed to delay()."""
-    future = email.utils.formatdate(time.time() + 30, usegmt=True)
+async def test_retry_after_header_sets_the_wait(make_client, mock):
+    """Retry-After (seconds or HTTP date) of 5xx and rate-limit answers is the wait (capped
+    at max_retry_after); without it the backoff applies."""
+    future = email.utils.formatdate(time.time() + 25, usegmt=True)
     mock.post("/delete_project").mock(
         side_effect=[
             httpx.Response(503, headers={"Retry-After": "7"}),
             httpx.Response(400, text=RATE_LIMIT_TEXT, headers={"Retry-After": "2.5"}),
             httpx.Response(503, headers={"Retry-After": future}),
+            httpx.Response(503, headers={"Retry-After": "3600"}),
             httpx.Response(500),
             OK,
         ]
     )
-    policy = RecordingPolicy(max_retries=5)
-    await make_client(retry=policy).delete_project("p")
-    assert [n for n, _ in policy.calls] == [1, 2, 3, 4]
-    assert policy.calls[0][1] == 7.0
-    assert policy.calls[1][1] == 2.5
-    assert policy.calls[2][1] is not None
-    assert 25.0 <= policy.calls[2][1] <= 30.5
-    assert policy.calls[3][1] is None
+    delays: list[float] = []
+    policy = RetryPolicy(max_retries=5, jitter=0.0, max_retry_after=30.0)
+    client = make_client(retry=policy, on_retry=lambda event: delays.append(event.delay))
+    await client.delete_project("p")
+    assert delays[0] == 7.0
+    assert delays[1] == 2.5
+    assert 20.0 <= delays[2] <= 25.5
+    assert delays[3] == 30.0
+    assert delays[4] == 4.0  # no header: the backoff of the 4th real-failure retry
 
 
 def test_parse_retry_after_values():
@@ -357,10 +394,11 @@ def test_delay_is_reproducible_with_a_seed(delays_on):
 
 
 def test_delay_zero_in_testing_mode():
-    """In testing mode every delay is 0, Retry-After included."""
-    policy = RetryPolicy()
+    """In testing mode every delay is 0, Retry-After included; backoff() stays pure."""
+    policy = RetryPolicy(jitter=0.0)
     assert policy.delay(1, random.Random(0)) == 0.0
     assert policy.delay(5, random.Random(0), retry_after=30.0) == 0.0
+    assert policy.backoff(2, 0.5) == 1.0
 
 
 @pytest.mark.parametrize(
@@ -372,12 +410,21 @@ def test_delay_zero_in_testing_mode():
         {"multiplier": 0.5},
         {"jitter": 1.5},
         {"max_retry_after": -1},
+        {"max_retries": True},
+        {"max_retries": 2.5},
+        {"initial_delay": float("nan")},
+        {"max_delay": float("inf")},
+        {"rate_limit_deadline": 0},
+        {"deadline": -5},
+        {"respect_retry_after": "yes"},
     ],
 )
 def test_retry_policy_refuses_nonsense(options):
-    """RetryPolicy refuses negative counts and delays, shrinking growth and jitter outside 0..1."""
-    with pytest.raises(ValueError):
+    """RetryPolicy refuses negative counts and delays, shrinking growth and jitter outside
+    0..1, with an InvalidInputError naming the field."""
+    with pytest.raises(InvalidInputError) as info:
         RetryPolicy(**options)
+    assert info.value.field == next(iter(options))
 
 
 async def test_backoff_sleeps_between_attempts(make_client, mock, delays_on):

@@ -18,7 +18,7 @@ from vecml_async import (
     RequestTooLargeError,
     ServerError,
 )
-from vecml_async._transport import classify, error_class
+from vecml_async._http_errors import classify, error_class
 
 RL = "Request limit reached, please try again later"
 
@@ -46,7 +46,36 @@ RL = "Request limit reached, please try again later"
         (500, RL.encode(), "retryable", RL),
         (200, b"[1, 2]", "fatal", "the answer is not a JSON object"),
         (200, b"<html>", "fatal", "the answer is not a JSON object"),
-        (200, b'{"success": false}', "fatal", "the server reported failure without a message"),
+        (
+            200,
+            b'{"success": false}',
+            "fatal",
+            "the server answered success=False without an error message",
+        ),
+        (400, b"REQUEST LIMIT REACHED", "rate_limited", "REQUEST LIMIT REACHED"),
+        (400, b'{"error": "request limit reached"}', "rate_limited", "request limit reached"),
+        (
+            200,
+            b'{"success": "false"}',
+            "fatal",
+            "the server answered success='false' without an error message",
+        ),
+        (
+            200,
+            b'{"success": "true"}',
+            "fatal",
+            "the server answered success='true' without an error message",
+        ),
+        (200, b'{"success": 0}', "fatal", "the server answered success=0 without an error message"),
+        (200, b'{"success": 1}', "fatal", "the server answered success=1 without an error message"),
+        (200, b'{"success": null, "error_message": "no"}', "fatal", "no"),
+        (
+            200,
+            b'{"success": "false", "error_message": "Request limit reached"}',
+            "rate_limited",
+            "Request limit reached",
+        ),
+        (500, b"x" * 100_000, "retryable", "x" * 500 + "... (65,036 more characters)"),
     ],
 )
 def test_classify(status, content, kind, message):

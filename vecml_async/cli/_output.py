@@ -20,6 +20,7 @@ import typer
 import typer.core
 
 from vecml_async._config import API_KEY_ENV
+from vecml_async._redact import redact
 from vecml_async.errors import IngestError, InvalidInputError, JobError, VecMLError
 from vecml_async.models import ClassificationMetrics
 
@@ -55,7 +56,7 @@ def say_error(message: str) -> None:
     """One line on stderr, ``error: ...``, with any known key masked."""
     for key in (*_KEYS, os.environ.get(API_KEY_ENV)):
         if key:
-            message = message.replace(key, "***")
+            message = redact(message, key)  # a short key is masked as a token only
     typer.echo("error: " + " ".join(message.split()), err=True)
 
 

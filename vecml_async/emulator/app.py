@@ -2,8 +2,11 @@
 
 Every API request goes through one pipeline, in this order:
 
-1. count the arrival (for ``max_requests_in_window``); unknown endpoint -> 404, not POST -> 405;
-2. read the body under the size cap (413, or 400 per settings, as plain text);
+1. count the arrival (for ``max_requests_in_window``; every unknown endpoint name under one
+   entry, ``<unknown>``); unknown endpoint -> 404, not POST -> 405;
+2. read the body under the size cap (413, or 400 per settings, as plain text), within the
+   memory bound of all bodies being read (503 with ``Retry-After``) and the body deadline
+   (408); both close the connection;
 3. in sink mode, ``add_data_batch`` stops here: counted, answered with a finished job;
 4. decode the JSON object (400 when malformed);
 5. draw the fault for this request (latency, drop before apply, 500, 503, rate-limit burst);
@@ -32,7 +35,13 @@ from vecml_async.emulator._automl_observed import OBSERVED_AUTOML_HANDLERS
 from vecml_async.emulator.automl_handlers import AUTOML_HANDLERS
 from vecml_async.emulator.context import Context
 from vecml_async.emulator.handlers import HANDLERS, Handler
-from vecml_async.emulator.limits import BodyTooLarge, read_body
+from vecml_async.emulator.limits import (
+    BodyBudget,
+    BodyTimeout,
+    BodyTooLarge,
+    ServerBusy,
+    read_body,
+)
 from vecml_async.emulator.parsing import RequestError, decode_body
 from vecml_async.emulator.settings import RATE_LIMIT_TEXT, EmulatorSettings
 from vecml_async.emulator.store import fingerprint
@@ -50,6 +59,12 @@ def handler_for(name: str, settings: EmulatorSettings) -> Handler | None:
     if name in OBSERVED_AUTOML_HANDLERS and not settings.observed_endpoints:
         return None
     return ENDPOINTS.get(name)
+
+
+#: The stats entry every unknown endpoint name is counted under (names are client input).
+UNKNOWN_ENDPOINT = "<unknown>"
+#: Characters of a client-supplied name shown in a refusal.
+_NAME_SHOWN = 100
 
 
 class ConnectionDropped(Exception):
@@ -96,6 +111,7 @@ class _Api:
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+        self.reading = BodyBudget(ctx.settings.max_reading_bytes)
 
     def error(self, status: int, message: str) -> Response:
         if self.ctx.settings.error_status == "ok":
@@ -115,7 +131,9 @@ class _Api:
         """The request body, or the response that refuses it (too large, or abandoned)."""
         settings = self.ctx.settings
         try:
-            return await read_body(request, settings.max_body_bytes)
+            return await read_body(
+                request, settings.max_body_bytes, self.reading, settings.body_timeout
+            )
         except ClientDisconnect:
             # Nobody is listening any more; answer nothing rather than log a crash.
             return Response(status_code=400)
@@ -123,14 +141,28 @@ class _Api:
             self.ctx.stats.reject("too_large", None)  # the key is in the unread body
             text = f"Request body exceeds {settings.max_body_bytes} bytes"
             return Response(text, status_code=settings.oversize_status, media_type="text/plain")
+        except ServerBusy:
+            # Not applied, so a retry is always safe; the connection is closed so that the
+            # rest of the body is not read.
+            self.ctx.stats.reject("busy", None)
+            text = "Server busy: too many request bodies being read; retry later"
+            headers = {"Retry-After": "1", "Connection": "close"}
+            return Response(text, status_code=503, headers=headers, media_type="text/plain")
+        except BodyTimeout:
+            self.ctx.stats.reject("slow_body", None)
+            text = f"Request body not received within {settings.body_timeout:g} s"
+            return Response(
+                text, status_code=408, headers={"Connection": "close"}, media_type="text/plain"
+            )
 
     async def endpoint(self, request: Request) -> Response:
         ctx = self.ctx
         name = request.path_params["endpoint"]
-        number = ctx.stats.arrival(name)
         handler = handler_for(name, ctx.settings)
+        number = ctx.stats.arrival(name if handler is not None else UNKNOWN_ENDPOINT)
         if handler is None:
-            return self.refuse(RequestError(404, f"Unknown endpoint /{name}", "not_found"), None)
+            shown = name if len(name) <= _NAME_SHOWN else name[:_NAME_SHOWN] + "..."
+            return self.refuse(RequestError(404, f"Unknown endpoint /{shown}", "not_found"), None)
         if request.method != "POST":
             return self.refuse(RequestError(405, f"/{name} accepts POST only"), None)
         body = await self.body(request)

@@ -178,6 +178,35 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p.add_argument(
         "--data-dir", metavar="DIR", help="save the data here on exit and load it on start"
     )
+    g = p.add_argument_group("protection against abusive clients")
+    g.add_argument(
+        "--max-reading-bytes",
+        type=int,
+        default=512 * 1024 * 1024,
+        metavar="BYTES",
+        help="bytes all bodies being read may hold together; past it 503 (default 512 MiB)",
+    )
+    g.add_argument(
+        "--header-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="time to send a request head (default 10)",
+    )
+    g.add_argument(
+        "--body-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="time to send a request body (default 60)",
+    )
+    g.add_argument(
+        "--max-header-bytes",
+        type=int,
+        default=64 * 1024,
+        metavar="BYTES",
+        help="largest request head (default 65536)",
+    )
     f = p.add_argument_group("fault injection (probabilities are per request)")
     f.add_argument(
         "--fault-seed", type=int, default=0, metavar="SEED", help="seed of the fault sequence"
@@ -260,6 +289,10 @@ def settings_from_args(
         training_delay=args.training_delay,
         sink=args.sink,
         faults=faults,
+        max_reading_bytes=args.max_reading_bytes,
+        header_timeout=args.header_timeout,
+        body_timeout=args.body_timeout,
+        max_header_bytes=args.max_header_bytes,
         **extra,
     )
 
@@ -277,6 +310,10 @@ def settings_to_argv(settings: EmulatorSettings) -> list[str]:
         f"--upload-delay={s.upload_delay!r}",
         f"--training-delay={s.training_delay!r}",
         f"--name-pattern={s.name_pattern}",
+        f"--max-reading-bytes={s.max_reading_bytes}",
+        f"--header-timeout={s.header_timeout!r}",
+        f"--body-timeout={s.body_timeout!r}",
+        f"--max-header-bytes={s.max_header_bytes}",
         f"--fault-seed={f.seed}",
         f"--latency={f.latency!r}",
         f"--latency-jitter={f.latency_jitter!r}",
@@ -314,7 +351,7 @@ def api_keys_env(settings: EmulatorSettings) -> dict[str, str]:
 
 async def _foreground(emulator: Emulator, sock: socket.socket, log_level: str) -> None:
     # uvicorn's own Server here (not serve()): as the main program it should own Ctrl-C.
-    server = uvicorn.Server(uvicorn_config(emulator.app, log_level))
+    server = uvicorn.Server(uvicorn_config(emulator.app, log_level, emulator.settings))
     try:
         await server.serve(sockets=[sock])
     finally:

@@ -6,20 +6,31 @@
 :func:`read_body` enforces the size cap twice: on the declared ``Content-Length`` before
 reading anything, and on the bytes actually received while streaming (a chunked body has no
 length). It never holds more than the cap: an over-cap body is abandoned, and uvicorn discards
-the rest of it once the refusal is sent, so the connection stays usable.
+the rest of it once the refusal is sent, so the connection stays usable. Its buffer grows with
+the bytes received (a declared length reserves nothing), a :class:`BodyBudget` bounds what
+all bodies being read hold together, and a body must arrive within a deadline.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import anyio
 from starlette.requests import Request
 
-__all__ = ["BodyTooLarge", "TokenBuckets", "read_body"]
+__all__ = ["BodyBudget", "BodyTimeout", "BodyTooLarge", "ServerBusy", "TokenBuckets", "read_body"]
 
 
 class BodyTooLarge(Exception):
     """The request body is larger than the cap."""
+
+
+class ServerBusy(Exception):
+    """Too many bytes of request bodies are being read at once."""
+
+
+class BodyTimeout(Exception):
+    """The request body did not arrive in time."""
 
 
 class TokenBuckets:
@@ -60,32 +71,61 @@ def _declared_length(request: Request) -> int | None:
         return None  # h11 has already refused a malformed Content-Length; be safe anyway
 
 
-async def read_body(request: Request, cap: int) -> bytes | bytearray:
-    """Read the whole body, or raise :class:`BodyTooLarge` as soon as it exceeds ``cap``.
+class BodyBudget:
+    """Bytes held by the request bodies being read, across all connections of a server.
 
-    With a ``Content-Length`` the body is read into one preallocated buffer (no join copy).
+    A body takes its bytes as they arrive and gives them back once it is read. A chunk that
+    would take the total past ``limit`` is refused (:class:`ServerBusy`), unless its body is
+    the only one holding bytes, so a single body up to the size cap always gets through.
+    Mutated on the server's event loop only.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+
+    def take(self, n: int, mine: int) -> bool:
+        """Take ``n`` more bytes for a body already holding ``mine``; False when refused."""
+        if self.held + n > self.limit and self.held > mine:
+            return False
+        self.held += n
+        return True
+
+    def give(self, n: int) -> None:
+        self.held -= n
+
+
+async def read_body(
+    request: Request,
+    cap: int,
+    budget: BodyBudget | None = None,
+    timeout: float | None = None,
+) -> bytearray:
+    """Read the whole body, or raise as soon as it goes wrong.
+
+    :class:`BodyTooLarge` once it exceeds ``cap`` (or its declared length), checked on the
+    declared ``Content-Length`` before reading anything; :class:`ServerBusy` when ``budget``
+    refuses its next chunk; :class:`BodyTimeout` when it is not all in within ``timeout``
+    seconds. The buffer grows with the bytes that arrive, never with the bytes a client
+    merely declares.
     """
     declared = _declared_length(request)
     if declared is not None and declared > cap:
         raise BodyTooLarge
-    if declared is not None:
-        buf = bytearray(declared)
-        view = memoryview(buf)
-        filled = 0
-        async for chunk in request.stream():
-            end = filled + len(chunk)
-            if end > declared:
-                # More bytes than declared cannot pass h11; treat it as over the cap.
-                raise BodyTooLarge
-            view[filled:end] = chunk
-            filled = end
-        view.release()
-        return buf if filled == declared else buf[:filled]
-    chunks: list[bytes] = []
-    total = 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > cap:
-            raise BodyTooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
+    limit = declared if declared is not None else cap
+    buf = bytearray()
+    try:
+        with anyio.fail_after(timeout):
+            async for chunk in request.stream():
+                if len(buf) + len(chunk) > limit:
+                    # More bytes than declared cannot pass h11; treat it as over the cap.
+                    raise BodyTooLarge
+                if budget is not None and not budget.take(len(chunk), len(buf)):
+                    raise ServerBusy
+                buf += chunk
+    except TimeoutError:
+        raise BodyTimeout from None
+    finally:
+        if budget is not None:
+            budget.give(len(buf))
+    return buf

@@ -214,7 +214,75 @@ def _quiet_http_protocol() -> type[asyncio.Protocol]:
 _QUIET_HTTP = _quiet_http_protocol()
 
 
-def uvicorn_config(app: Any, log_level: str | None = None) -> uvicorn.Config:
+def guarded_http_protocol(header_timeout: float, max_header_bytes: int) -> type[asyncio.Protocol]:
+    """The quiet protocol, closing connections that are slow or long to send a request head.
+
+    A connection reads a head from when it opens, and again once a request is done (its body
+    all in and its answer sent). Until the head is complete it gets ``header_timeout``
+    seconds and ``max_header_bytes`` bytes; past either, it is closed. Slowloris clients
+    (heads trickled a byte at a time) hold a connection for ``header_timeout`` at most, and a
+    head cannot grow the server's memory past the bound (httptools itself has no limit).
+    The head is complete when uvicorn starts a new request cycle; body deadlines are the
+    application's (``EmulatorSettings.body_timeout``).
+    """
+
+    class GuardedHTTPProtocol(_QUIET_HTTP):  # type: ignore[misc,valid-type]
+        _head_timer: asyncio.TimerHandle | None = None
+        _head_bytes = 0
+        _head_cycle: object = None
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self._await_head()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._stop_head_timer()
+            super().connection_lost(exc)
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if self._between_requests():
+                self._await_head()
+
+        def data_received(self, data: bytes) -> None:
+            before = self.cycle
+            super().data_received(data)
+            if self.cycle is not before:  # a head completed within these bytes
+                self._stop_head_timer()
+                self._head_bytes = 0
+            elif self._between_requests():
+                if self._head_timer is None:
+                    self._await_head()
+                self._head_bytes += len(data)
+                if self._head_bytes > max_header_bytes and not self.transport.is_closing():
+                    self.transport.close()
+
+        def _between_requests(self) -> bool:
+            cycle = self.cycle
+            return cycle is None or (cycle.response_complete and not cycle.more_body)
+
+        def _await_head(self) -> None:
+            self._stop_head_timer()
+            self._head_bytes = 0
+            self._head_cycle = self.cycle
+            self._head_timer = self.loop.call_later(header_timeout, self._head_expired)
+
+        def _stop_head_timer(self) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+
+        def _head_expired(self) -> None:
+            self._head_timer = None
+            if self.cycle is self._head_cycle and not self.transport.is_closing():
+                self.transport.close()
+
+    return GuardedHTTPProtocol
+
+
+def uvicorn_config(
+    app: Any, log_level: str | None = None, settings: EmulatorSettings | None = None
+) -> uvicorn.Config:
     """A uvicorn configuration that leaves the process's logging alone.
 
     ``log_level=None`` (in-process serving: :func:`serve`, :func:`run_in_thread`) keeps the
@@ -222,7 +290,9 @@ def uvicorn_config(app: Any, log_level: str | None = None) -> uvicorn.Config:
     host application set them; uvicorn sets all three whenever it is given a level. A level
     is for a process the emulator owns (``python -m vecml_async.emulator --log-level``).
     ``log_config=None`` installs no handlers or formatters; access lines are never written.
+    ``settings`` gives the head limits of every connection (defaults without it).
     """
+    limits = settings if settings is not None else EmulatorSettings()
     # http: the "auto" protocol (httptools, installed by the emulator extra, else h11).
     return uvicorn.Config(
         app,
@@ -230,7 +300,8 @@ def uvicorn_config(app: Any, log_level: str | None = None) -> uvicorn.Config:
         log_level=log_level,
         lifespan="off",
         access_log=True,  # False would strip the shared uvicorn.access logger's handlers
-        http=_QUIET_HTTP,
+        http=guarded_http_protocol(limits.header_timeout, limits.max_header_bytes),
+        h11_max_incomplete_event_size=limits.max_header_bytes,
     )
 
 
@@ -249,7 +320,7 @@ async def serve(
     """
     emu = _emulator_for(emulator, settings)
     sock = bind_loopback(host, port)
-    server = _InProcessServer(uvicorn_config(emu.app))
+    server = _InProcessServer(uvicorn_config(emu.app, settings=emu.settings))
     task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
     try:
         deadline = time.monotonic() + _STARTUP_TIMEOUT

@@ -74,6 +74,15 @@ class EmulatorSettings:
         data_dir: directory where the data is saved when a server stops and loaded from when
             an emulator is created (see :mod:`~vecml_async.emulator.persist`); ``None`` keeps
             everything in memory only.
+        max_reading_bytes: bytes all request bodies being read may hold together; a body
+            that would pass it is refused with 503 and ``Retry-After`` (a body read alone is
+            always allowed up to ``max_body_bytes``).
+        header_timeout: seconds a connection has to send a request head once it starts one
+            (or once it opens); slower connections are closed.
+        body_timeout: seconds a request has to send its whole body once its head is in;
+            slower requests get 408 and their connection is closed.
+        max_header_bytes: bytes of request line and headers accepted; a longer head closes
+            the connection.
     """
 
     rate_limit: float | None = None
@@ -93,6 +102,10 @@ class EmulatorSettings:
     faults: FaultConfig = field(default_factory=FaultConfig)
     name_pattern: str = DEFAULT_NAME_PATTERN
     data_dir: Path | None = None
+    max_reading_bytes: int = 512 * 1024 * 1024
+    header_timeout: float = 10.0
+    body_timeout: float = 60.0
+    max_header_bytes: int = 64 * 1024
     _name_re: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -107,12 +120,14 @@ class EmulatorSettings:
         ):
             raise ValueError("rate_limit_burst must be an int >= 1 or None")
         _check_choice("rate_limit_body", self.rate_limit_body, ("text", "json"))
-        if (
-            isinstance(self.max_body_bytes, bool)
-            or not isinstance(self.max_body_bytes, int)
-            or self.max_body_bytes < 1
-        ):
-            raise ValueError("max_body_bytes must be an int >= 1")
+        for name in ("max_body_bytes", "max_reading_bytes", "max_header_bytes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1")
+        for name in ("header_timeout", "body_timeout"):
+            _check_seconds(name, getattr(self, name))
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0")
         _check_choice("oversize_status", self.oversize_status, (413, 400))
         _check_choice("error_status", self.error_status, ("http", "ok"))
         _check_choice("duplicate_ids", self.duplicate_ids, ("overwrite", "reject"))

@@ -20,8 +20,19 @@ from typing import Any
 
 __all__ = ["REJECTION_REASONS", "Stats"]
 
-#: Why a request was refused, as counted by :class:`Stats`.
-REJECTION_REASONS = ("rate_limited", "too_large", "auth", "invalid", "not_found", "conflict")
+#: Why a request was refused, as counted by :class:`Stats`: the API's refusals, then the
+#: protections against abusive clients (``busy``: the bound on bodies being read;
+#: ``slow_body``: the body deadline).
+REJECTION_REASONS = (
+    "rate_limited",
+    "too_large",
+    "auth",
+    "invalid",
+    "not_found",
+    "conflict",
+    "busy",
+    "slow_body",
+)
 
 
 @dataclass
