@@ -15,9 +15,9 @@ import argparse
 import orjson
 
 from benchmarks._common import dataset, interleaved_cpu, report
-from vecml_async._batching import Batch, Batcher, Envelope
-from vecml_async._ingest_defaults import DEFAULT_MAX_BYTES
-from vecml_async._sources import ChunkEncoder, RawChunk, rows_per_chunk
+from vecml_async._ingest.batching import Batch, Batcher, Envelope
+from vecml_async._ingest.defaults import DEFAULT_MAX_BYTES
+from vecml_async._ingest.sources import ChunkEncoder, RawChunk, rows_per_chunk
 
 KEY = "vml_benchmark-key"
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from vecml_async._batching import Batch, Batcher, Envelope
+from vecml_async._ingest.batching import Batch, Batcher, Envelope
 from vecml_async._config import (
     API_KEY_ENV,
     BASE_URL_ENV,
@@ -26,11 +26,11 @@ from vecml_async._config import (
     RetryPolicy,
 )
 from vecml_async._files import load_file
-from vecml_async._ingest import ingest as _ingest
+from vecml_async._ingest.executor import ingest as _ingest
 from vecml_async._jobs import TrainingJob, UploadJob
 from vecml_async._limiter import RateLimiter
 from vecml_async._redact import Secret
-from vecml_async._sources import ChunkEncoder, RawChunk
+from vecml_async._ingest.sources import ChunkEncoder, RawChunk
 from vecml_async._transport import Transport
 from vecml_async.errors import (
     APIError,

@@ -22,7 +22,7 @@ import httpx
 import orjson
 
 from vecml_async._config import RetryPolicy
-from vecml_async._encoding import EncodedBody, encode_request
+from vecml_async._ingest.encoding import EncodedBody, encode_request
 from vecml_async._limiter import RateLimiter
 from vecml_async._redact import Secret
 from vecml_async.errors import (

@@ -27,7 +27,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from vecml_async._report import IngestReport
+    from vecml_async._ingest.report import IngestReport
 
 
 class VecMLError(Exception):

@@ -9,7 +9,7 @@ import orjson
 import pytest
 import scipy.sparse as sp
 
-from vecml_async._encoding import (
+from vecml_async._ingest.encoding import (
     attribute_value,
     check_matrix,
     check_sparse_row,
@@ -21,7 +21,7 @@ from vecml_async._encoding import (
     encode_vector_list,
     join_fragments,
 )
-from vecml_async._sources import ChunkEncoder, RawChunk
+from vecml_async._ingest.sources import ChunkEncoder, RawChunk
 from vecml_async.errors import InvalidInputError
 
 
@@ -238,7 +238,7 @@ def test_encoding_and_batching_work_without_numpy(monkeypatch: pytest.MonkeyPatc
     """Lists of vectors need no numpy: the pure-Python bounds give the same bodies."""
     import sys
 
-    from vecml_async._batching import Batch, Envelope, pack
+    from vecml_async._ingest.batching import Batch, Envelope, pack
 
     rows = [[1.0, 2.0], [3.5, 4.0], [5.0, 6.0]]
     ids = ["a", "b", "c"]

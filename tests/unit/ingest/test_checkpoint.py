@@ -13,7 +13,7 @@ import pytest
 import respx
 
 from vecml_async import AsyncVecML, InvalidInputError
-from vecml_async._checkpoint import Checkpoint, contiguous_ranges
+from vecml_async._ingest.checkpoint import Checkpoint, contiguous_ranges
 
 
 class Recorder:

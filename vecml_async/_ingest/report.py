@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from vecml_async._batching import Batch
+from vecml_async._ingest.batching import Batch
 
 
 @dataclass

@@ -4,7 +4,7 @@ Inputs: a 2-D numpy array; a scipy.sparse matrix (sparse collections); a pandas 
 sequence of vectors with parallel ``ids``/``attributes``; a sequence, iterator or async
 iterator of rows, each a tuple ``(id, vector)`` / ``(id, vector, attributes)`` or a dict with
 ``id`` (or ``string_id``), ``vector`` (or ``data``) and ``attributes``; a file path (see
-``vecml_async._readers``). Optional libraries are imported only when such an input is given.
+``vecml_async._ingest.files``). Optional libraries are imported only when such an input is given.
 
 Chunks hold about ``chunk_bytes`` of encoded rows: large enough that per-chunk overhead is
 small, small enough that encoding one chunk keeps the event loop free (a few milliseconds).
@@ -19,7 +19,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Ma
 from dataclasses import dataclass, field
 from typing import Any
 
-from vecml_async._encoding import (
+from vecml_async._ingest.encoding import (
     EncodedRows,
     check_matrix,
     check_sparse_row,
@@ -280,7 +280,7 @@ class SourceOptions:
 async def iter_chunks(data: object, options: SourceOptions) -> AsyncIterator[RawChunk]:
     """Every chunk of ``data``, in order (see the module docstring for the inputs)."""
     if isinstance(data, (str, os.PathLike)):
-        from vecml_async._readers import read_file
+        from vecml_async._ingest.files import read_file
 
         async for chunk in read_file(os.fspath(data), options):
             yield chunk
@@ -295,7 +295,7 @@ async def iter_chunks(data: object, options: SourceOptions) -> AsyncIterator[Raw
             yield chunk
         return
     if module == "pandas":
-        from vecml_async._readers import frame_chunks
+        from vecml_async._ingest.files import frame_chunks
 
         for chunk in frame_chunks(data, options, 0):
             yield chunk

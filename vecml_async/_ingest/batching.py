@@ -1,7 +1,7 @@
 """Packing encoded rows into ``add_data_batch`` requests (pure, no I/O).
 
 A :class:`Batcher` is a state machine with two triggers, rows and bytes. It receives chunks of
-encoded rows (:class:`~vecml_async._encoding.EncodedRows`) in input order and cuts them into
+encoded rows (:class:`~vecml_async._ingest.encoding.EncodedRows`) in input order and cuts them into
 :class:`Batch` objects so that no batch has more than ``max_rows`` rows or a body longer than
 ``max_bytes``, counting the whole body exactly: the envelope with the key and names, the
 brackets, and every comma. A single row whose body would exceed ``max_bytes`` goes alone in a
@@ -25,7 +25,7 @@ from typing import Any, Final
 
 import orjson
 
-from vecml_async._encoding import EncodedBody, EncodedRows
+from vecml_async._ingest.encoding import EncodedBody, EncodedRows
 
 IDS_OPEN: Final = b',"string_ids":['
 IDS_TO_DATA: Final = b'],"data":['

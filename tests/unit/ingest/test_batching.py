@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vecml_async._batching import Batch, Batcher, Envelope, OversizeRow, pack
-from vecml_async._encoding import (
+from vecml_async._ingest.batching import Batch, Batcher, Envelope, OversizeRow, pack
+from vecml_async._ingest.encoding import (
     EncodedRows,
     check_matrix,
     encode_attributes,

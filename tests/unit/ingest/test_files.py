@@ -16,7 +16,7 @@ import pytest
 import respx
 
 from vecml_async import AsyncVecML, InvalidInputError
-from vecml_async._readers import file_format_of
+from vecml_async._ingest.files import file_format_of
 
 
 class Recorder:

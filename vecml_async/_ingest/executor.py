@@ -30,15 +30,15 @@ import anyio.to_thread
 import orjson
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
-from vecml_async._batching import Batch, Batcher, Envelope, OversizeRow
-from vecml_async._checkpoint import Checkpoint
+from vecml_async._ingest.batching import Batch, Batcher, Envelope, OversizeRow
+from vecml_async._ingest.checkpoint import Checkpoint
 from vecml_async._config import HARD_MAX_REQUEST_BYTES
-from vecml_async._encoding import EncodedRows
-from vecml_async._ingest_defaults import DEFAULT_CONCURRENCY as DEFAULT_CONCURRENCY
-from vecml_async._ingest_defaults import DEFAULT_MAX_BYTES as DEFAULT_MAX_BYTES
-from vecml_async._ingest_defaults import DEFAULT_MAX_ROWS as DEFAULT_MAX_ROWS
-from vecml_async._report import BatchFailure, IngestReport
-from vecml_async._sources import ChunkEncoder, RawChunk, SourceOptions, iter_chunks
+from vecml_async._ingest.encoding import EncodedRows
+from vecml_async._ingest.defaults import DEFAULT_CONCURRENCY as DEFAULT_CONCURRENCY
+from vecml_async._ingest.defaults import DEFAULT_MAX_BYTES as DEFAULT_MAX_BYTES
+from vecml_async._ingest.defaults import DEFAULT_MAX_ROWS as DEFAULT_MAX_ROWS
+from vecml_async._ingest.report import BatchFailure, IngestReport
+from vecml_async._ingest.sources import ChunkEncoder, RawChunk, SourceOptions, iter_chunks
 from vecml_async._transport import SendStats
 from vecml_async.errors import (
     IngestError,
@@ -476,7 +476,7 @@ async def ingest(
     batcher = Batcher(
         envelope, max_rows=max_rows, max_bytes=max_bytes, hard_max_bytes=HARD_MAX_REQUEST_BYTES
     )
-    from vecml_async._progress import progress_callback
+    from vecml_async._ingest.progress import progress_callback
 
     async with progress_callback(progress, rows_expected) as callback:
         run = _Run(

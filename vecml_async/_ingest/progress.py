@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from vecml_async._sources import require
+from vecml_async._ingest.sources import require
 
 
 def _tqdm_bar(total: int | None) -> tuple[Callable[[Any], None], Callable[[], None]]:

@@ -23,7 +23,7 @@ import anyio
 import anyio.to_thread
 import orjson
 
-from vecml_async._sources import (
+from vecml_async._ingest.sources import (
     RawChunk,
     SourceOptions,
     _array_chunks,

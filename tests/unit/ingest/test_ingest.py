@@ -15,7 +15,7 @@ import pytest
 import respx
 
 from vecml_async import AsyncVecML, IngestError, InvalidInputError
-from vecml_async._report import IngestReport
+from vecml_async._ingest.report import IngestReport
 
 OK = {"success": True}
 
