@@ -18,9 +18,9 @@ from vecml_async._config import (
     set_testing,
     testing_mode,
 )
-from vecml_async._ingest.executor import IngestProgress
-from vecml_async._jobs import Job, TrainingJob, UploadJob
+from vecml_async._ingest.progress import IngestProgress
 from vecml_async._ingest.report import BatchFailure, IngestReport
+from vecml_async._jobs import Job, TrainingJob, UploadJob
 from vecml_async._version import __version__
 from vecml_async.errors import (
     APIError,

@@ -10,12 +10,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from vecml_async._ingest.batching import Batch, Batcher, Envelope
 from vecml_async._config import (
     API_KEY_ENV,
     BASE_URL_ENV,
@@ -26,12 +25,25 @@ from vecml_async._config import (
     RetryPolicy,
 )
 from vecml_async._files import load_file
-from vecml_async._ingest.executor import ingest as _ingest
+from vecml_async._ingest.batching import Batch, Batcher, Envelope
+from vecml_async._ingest.chunks import RawChunk
+from vecml_async._ingest.defaults import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_CONSECUTIVE_FAILURES,
+    DEFAULT_MAX_ROWS,
+)
+from vecml_async._ingest.encoder import DEFAULT_SPARSE_DIM, ChunkEncoder
+from vecml_async._ingest.encoding import EncodedBody
+from vecml_async._ingest.executor import run_ingest
+from vecml_async._ingest.fingerprint import random_prefix
+from vecml_async._ingest.options import IngestOptions
+from vecml_async._ingest.progress import ProgressCallback
+from vecml_async._ingest.report import IngestReport
 from vecml_async._jobs import TrainingJob, UploadJob
 from vecml_async._limiter import RateLimiter
 from vecml_async._redact import Secret
-from vecml_async._ingest.sources import ChunkEncoder, RawChunk
-from vecml_async._transport import Transport
+from vecml_async._transport import SendStats, Transport
 from vecml_async.errors import (
     APIError,
     ClientClosedError,
@@ -333,8 +345,8 @@ class AsyncVecML:
             else self.collection_dim(project_name, collection_name)
         )
         if is_sparse:
-            return ChunkEncoder(dim=None, sparse_dim=dim or 2**21), True
-        return ChunkEncoder(dim=dim), False
+            return ChunkEncoder(random_prefix(), sparse_dim=dim or DEFAULT_SPARSE_DIM), True
+        return ChunkEncoder(random_prefix(), dim=dim), False
 
     async def add_data(
         self,
@@ -654,9 +666,135 @@ class AsyncVecML:
 
     # ------------------------------------------------------------------ ingestion
 
-    # ``await client.ingest(project, collection, data, ...)``: the pipeline function itself
-    # is the method (one signature, one docstring; ``help(AsyncVecML.ingest)`` shows it).
-    ingest = _ingest
+    async def ingest(
+        self,
+        project_name: str,
+        collection_name: str,
+        data: Any,
+        *,
+        ids: Sequence[object] | Iterable[object] | None = None,
+        attributes: Sequence[Mapping[str, object] | None] | Iterable[Any] | None = None,
+        vector_columns: Sequence[str] | str | None = None,
+        id_column: str | None = None,
+        attribute_columns: Sequence[str] | str = (),
+        file_format: str | None = None,
+        vector_dim: int | None = None,
+        sparse: bool | None = None,
+        sparse_format: str = "pairs",
+        max_rows: int = DEFAULT_MAX_ROWS,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        wait: bool = False,
+        job_timeout: float | None = None,
+        raise_on_error: bool = True,
+        on_invalid: str = "raise",
+        checkpoint: str | os.PathLike[str] | None = None,
+        progress: ProgressCallback | str | bool | None = None,
+        check_duplicate_ids: bool | None = None,
+        max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
+    ) -> IngestReport:
+        """Send any amount of rows to a collection, as concurrent ``add_data_batch`` requests.
+
+        Rows are encoded once, cut into requests of at most ``max_rows`` rows and
+        ``max_bytes`` bytes (the whole body counted exactly; never over the 200 MB cap), and
+        sent by ``concurrency`` tasks under the client's rate limiter. Retries re-send the
+        same bytes with the same ids. Memory stays bounded whatever the input size.
+
+        Args:
+            data: a 2-D numpy array; a list of vectors; a scipy.sparse matrix (sparse
+                collections); a pandas DataFrame; an iterable or async iterable of rows,
+                each ``(id, vector)``, ``(id, vector, attributes)``, a dict with ``id``,
+                ``vector`` and ``attributes``, or a bare vector; or a file path (``.csv``,
+                ``.jsonl``, ``.json``, ``.npy``, ``.parquet``; CSV and JSON optionally
+                ``.gz``).
+            ids / attributes: per-row ids and attribute dicts, for any input that does not
+                hold its own (sequences, or iterables consumed in step with a stream).
+                Row ``k`` of the input gets entry ``k``; a length that does not match the
+                rows is refused before the rows concerned are sent (for inputs of known
+                length, before anything is sent). Without ids, ids (``report.id_prefix`` +
+                row index) are generated before the first send; the prefix is derived from
+                the input and the collection where the input has an identity (arrays,
+                sparse matrices, frames, files), so ingesting it again upserts.
+            vector_columns / id_column / attribute_columns: columns of a frame, a CSV or a
+                Parquet file (refused for other inputs).
+            file_format: the format of a file whose name does not say it.
+            vector_dim / sparse / sparse_format: the collection's dimension (known after
+                this client's ``init``), whether it is sparse, and the sparse JSON form.
+            max_rows / max_bytes: per-request limits (``max_bytes`` counts the whole body).
+            concurrency: requests in flight.
+            wait: await every upload job; failed jobs count as failures.
+            job_timeout: deadline of each job wait (default: the client's ``PollPolicy``).
+            raise_on_error: raise :class:`IngestError` (with the report) when rows failed.
+            on_invalid: ``"raise"`` stops at the first invalid row (a row that does not
+                encode, or a file line that does not parse; when nothing was sent yet, as
+                :class:`InvalidInputError`); ``"skip"`` reports it and goes on.
+            checkpoint: a journal path; re-running the same ingest with it resumes. It
+                is tied to its input: another input, or a damaged journal, is refused.
+            progress: a callback receiving :class:`IngestProgress` after each batch
+                (return ``False`` to stop), or ``True``/``"rich"``/``"tqdm"`` for a bar.
+            check_duplicate_ids: refuse an id repeated within the input; default: on for
+                in-memory inputs, off for streams and files (the set grows with the input).
+            max_consecutive_failures: stop after this many batches in a row failed.
+
+        Returns:
+            An :class:`IngestReport` accounting for every row of the input: sent, skipped
+            (resume), failed with its id, or unread (the ingest stopped early).
+
+        Raises:
+            InvalidInputError: an option, or the input, was refused before anything was
+                sent (naming the option or field).
+            IngestError: rows did not land (with ``raise_on_error``); it carries the report.
+        """
+        options = IngestOptions.create(
+            ids=ids,
+            attributes=attributes,
+            vector_columns=vector_columns,
+            id_column=id_column,
+            attribute_columns=attribute_columns,
+            file_format=file_format,
+            vector_dim=vector_dim,
+            sparse=sparse,
+            sparse_format=sparse_format,
+            max_rows=max_rows,
+            max_bytes=max_bytes,
+            concurrency=concurrency,
+            wait=wait,
+            job_timeout=job_timeout,
+            raise_on_error=raise_on_error,
+            on_invalid=on_invalid,
+            checkpoint=checkpoint,
+            progress=progress,
+            check_duplicate_ids=check_duplicate_ids,
+            max_consecutive_failures=max_consecutive_failures,
+        )
+        encoder, is_sparse = self._encoder(project_name, collection_name, vector_dim, sparse)
+        self._check_open()
+        return await run_ingest(
+            _PipelineSender(self),
+            project_name,
+            collection_name,
+            data,
+            options,
+            dim=encoder.dim,
+            sparse=is_sparse,
+            sparse_dim=encoder.sparse_dim,
+        )
+
+
+class _PipelineSender:
+    """What the ingestion pipeline sees of a client (``_ingest.senders.Sender``)."""
+
+    def __init__(self, client: AsyncVecML) -> None:
+        self._client = client
+
+    async def send(self, endpoint: str, body: EncodedBody, stats: SendStats) -> dict[str, Any]:
+        return await self._client.transport.send(endpoint, body, stats)
+
+    def envelope(self, project_name: str, collection_name: str) -> Envelope:
+        return self._client._envelope(project_name, collection_name)
+
+    def upload_job(self, job_id: str) -> UploadJob:
+        return self._client.upload_job(job_id)
 
 
 def _running_asyncio_loop() -> asyncio.AbstractEventLoop:

@@ -60,6 +60,7 @@ class SendStats:
     attempts: int = 0
     retries: int = 0
     rate_limited: int = 0
+    ambiguous: bool = False  # an earlier attempt may have been applied by the server
 
 
 @dataclass(frozen=True)
@@ -353,6 +354,7 @@ class Transport:
                     failure = TransportError(f"{detail}; {MAY_HAVE_APPLIED}", endpoint=endpoint)
                 raise failure from cause
             ambiguous_before = ambiguous_before or ambiguous
+            stats.ambiguous = ambiguous_before
             if not retryable or attempt > self.retry.max_retries:
                 logger.debug(
                     "POST /%s failed after %d attempt(s): %s", endpoint, attempt, status_text

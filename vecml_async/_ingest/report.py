@@ -1,23 +1,74 @@
 """What an ingest did: :class:`IngestReport` and its per-batch failures.
 
-Every row read from the input ends in exactly one place: sent (its batch was accepted and got
-an upload job), skipped (a resumed ingest found it in the checkpoint), or failed (listed with
-its id in ``failures``, together with the error). ``failed_rows()`` gives the rows of failed
-batches back, ready to pass to ``ingest`` again.
+Every row of the input ends in exactly one place: sent (its batch was accepted), skipped (a
+resumed ingest found it in the checkpoint), failed (listed with its id in ``failures``,
+together with the error), or unread (the ingest stopped before reading it)::
+
+    rows_total == rows_sent + rows_skipped + failed_row_count + (rows_unread or 0)
+
+A failure keeps its rows' ids and copies of their encoded bytes, never the chunks they were
+cut from, so the report's memory is bounded by what failed. ``failed_rows()`` decodes them
+back; for an input that can be read again (an array, a sequence, a frame, a file) it also
+reads again the unread rows and the rows of failed upload jobs, so that ``ingest`` of it
+sends exactly what is missing.
+
+This module imports nothing from the rest of the package: the errors can name the report
+without an import cycle.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from vecml_async._ingest.batching import Batch
+#: A row as ``failed_rows()`` gives it back: ``(id, vector, attributes)``.
+Row = tuple[str, Any, dict[str, str]]
+#: Reads rows of the input again: the row ranges wanted, then where unread rows start.
+Reread = Callable[[Sequence[tuple[int, int]], "int | None"], Iterator[Row]]
 
 
-@dataclass
+def _array(fragments: bytes) -> Any:
+    return orjson.loads(b"[" + fragments + b"]")
+
+
+@dataclass(frozen=True)
+class RowBytes:
+    """Copies of some rows' encoded bytes: each column's fragments joined by commas.
+
+    ``vectors`` is ``None`` when only the ids were kept (rows whose upload job failed: they
+    are read again from the input); ``attributes`` is ``None`` when no row had any.
+    """
+
+    ranges: tuple[tuple[int, int], ...]
+    ids: bytes
+    vectors: bytes | None = None
+    attributes: bytes | None = None
+
+    @property
+    def count(self) -> int:
+        return sum(stop - start for start, stop in self.ranges)
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.ids) + len(self.vectors or b"") + len(self.attributes or b"")
+
+    def decode_ids(self) -> list[str]:
+        ids: list[str] = _array(self.ids)
+        return ids
+
+    def rows(self) -> Iterator[Row]:
+        """The rows decoded (only when the vectors were kept)."""
+        if self.vectors is None:
+            return
+        vectors = _array(self.vectors)
+        attributes = _array(self.attributes) if self.attributes is not None else None
+        for k, row_id in enumerate(self.decode_ids()):
+            yield row_id, vectors[k], attributes[k] if attributes is not None else {}
+
+
 class BatchFailure:
     """Rows that are not known to be on the server, and why.
 
@@ -26,25 +77,69 @@ class BatchFailure:
             failed, with ``wait=True``), ``"invalid"`` (a row was refused before sending),
             or ``"not_sent"`` (the ingest stopped before this batch was sent).
         batch_index: the batch's number, or ``None`` for an invalid row.
-        row_ids: the ids of the rows concerned.
+        row_ids: the ids of the rows concerned (an invalid row without a readable id has
+            none).
         first_row: index in the input of the first of them.
         error: the error text (never contains the key).
-        exception: the error itself.
+        exception: the error itself (without its traceback, which would keep the request
+            alive).
         job_id: the upload job, for ``"job"`` failures.
+        encoded: copies of the rows' encoded bytes (``None`` for invalid rows).
+
+    ``count`` gives the number of rows when the ids do not (an invalid row without a
+    readable id is one row; an input refused part-way is none: its rows are unread).
     """
 
-    kind: str
-    batch_index: int | None
-    row_ids: list[str]
-    first_row: int
-    error: str
-    exception: BaseException | None = field(default=None, repr=False)
-    job_id: str | None = None
-    batch: Batch | None = field(default=None, repr=False)
+    def __init__(
+        self,
+        kind: str,
+        batch_index: int | None,
+        row_ids: list[str] | None = None,
+        first_row: int = 0,
+        error: str = "",
+        exception: BaseException | None = None,
+        job_id: str | None = None,
+        *,
+        encoded: RowBytes | None = None,
+        count: int | None = None,
+    ) -> None:
+        self.kind = kind
+        self.batch_index = batch_index
+        self._row_ids = row_ids
+        self.first_row = first_row
+        self.error = error
+        self.exception = exception
+        self.job_id = job_id
+        self.encoded = encoded
+        self._count = count
+
+    @property
+    def row_ids(self) -> list[str]:
+        if self._row_ids is not None:
+            return list(self._row_ids)
+        return self.encoded.decode_ids() if self.encoded is not None else []
 
     @property
     def rows(self) -> int:
-        return len(self.row_ids)
+        """How many rows this failure concerns."""
+        if self._count is not None:
+            return self._count
+        if self._row_ids is not None:
+            return len(self._row_ids)
+        return self.encoded.count if self.encoded is not None else 0
+
+    @property
+    def ranges(self) -> tuple[tuple[int, int], ...]:
+        """The rows concerned, as ``[start, stop)`` ranges of input indices."""
+        if self.encoded is not None:
+            return self.encoded.ranges
+        return ((self.first_row, self.first_row + 1),) if self.kind == "invalid" else ()
+
+    def __repr__(self) -> str:
+        return (
+            f"BatchFailure(kind={self.kind!r}, batch_index={self.batch_index!r}, "
+            f"rows={self.rows}, first_row={self.first_row}, error={self.error!r})"
+        )
 
 
 @dataclass
@@ -53,9 +148,13 @@ class IngestReport:
 
     Attributes:
         project_name / collection_name: where the rows went.
-        rows_total: rows read from the input.
+        rows_total: rows of the input, as far as known: every row read, plus the unread
+            ones when their number is known.
         rows_sent: rows in accepted batches.
         rows_skipped: rows a resumed ingest skipped because the checkpoint had them.
+        rows_unread: rows never read because the ingest stopped early; ``None`` when their
+            number is unknown (the rest of a stream, or of a file never read to its end).
+        stopped_at: index of the first row not read, when the ingest stopped early.
         batches_sent: accepted ``add_data_batch`` requests.
         bytes_sent: body bytes of the accepted requests.
         job_ids: the upload job of each accepted batch, in batch order.
@@ -63,7 +162,7 @@ class IngestReport:
         retries: request attempts that were retried.
         rate_limited: ``Request limit reached`` answers received.
         elapsed: seconds from start to end.
-        failures: everything that did not land, with ids.
+        failures: everything read that did not land, with ids.
         generated_ids: ``True`` when the client generated the ids (``id_prefix`` + index).
         id_prefix: the prefix of generated ids.
         stopped: why the ingest ended early, or ``None``.
@@ -74,6 +173,8 @@ class IngestReport:
     rows_total: int = 0
     rows_sent: int = 0
     rows_skipped: int = 0
+    rows_unread: int | None = 0
+    stopped_at: int | None = None
     batches_sent: int = 0
     bytes_sent: int = 0
     job_ids: list[str] = field(default_factory=list)
@@ -85,6 +186,13 @@ class IngestReport:
     generated_ids: bool = False
     id_prefix: str | None = None
     stopped: str | None = None
+    #: Reads rows of the input again (set for re-readable inputs; not pickled).
+    reread: Reread | None = field(default=None, repr=False, compare=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["reread"] = None  # holds the input; a copy in another process cannot read it
+        return state
 
     @property
     def failed_row_count(self) -> int:
@@ -92,14 +200,13 @@ class IngestReport:
 
     @property
     def failed_ids(self) -> list[str]:
-        """Ids of every row that is not known to be on the server."""
+        """Ids of every row read that is not known to be on the server."""
         return [row_id for f in self.failures for row_id in f.row_ids]
 
     @property
     def complete(self) -> bool:
-        """Every row read was sent (or was already sent by an earlier run) and nothing stopped
-        the ingest early."""
-        return not self.failures and self.stopped is None
+        """Every row of the input was sent (or was already sent by an earlier run)."""
+        return not self.failures and self.stopped is None and self.rows_unread == 0
 
     @property
     def rows_per_second(self) -> float:
@@ -115,26 +222,26 @@ class IngestReport:
             raise ValueError("this ingest did not generate ids")
         return f"{self.id_prefix}{index}"
 
-    def failed_rows(self) -> list[tuple[str, list[Any], dict[str, str]]]:
-        """The rows of failed and unsent batches as ``(id, vector, attributes)`` tuples.
+    def failed_rows(self) -> list[Row]:
+        """Every row that did not land, as ``(id, vector, attributes)`` tuples.
 
-        Pass the list to ``ingest`` to try them again. Rows refused as invalid are not in it
-        (they would be refused again); their ids are in ``failures``.
+        Pass the list to ``ingest`` to send exactly what is missing: the rows of failed and
+        unsent batches, and, for an input that can be read again (not a one-shot iterator),
+        the rows of failed upload jobs and the rows never read. Rows refused as invalid are
+        not in it (they would be refused again); their ids are in ``failures``.
         """
-        return list(self._iter_failed_rows())
-
-    def _iter_failed_rows(self) -> Iterator[tuple[str, list[Any], dict[str, str]]]:
+        rows: list[Row] = []
+        wanted: list[tuple[int, int]] = []
         for failure in self.failures:
-            if failure.batch is None:
+            if failure.kind == "invalid" or failure.encoded is None:
                 continue
-            for seg in failure.batch.segments:
-                chunk = seg.chunk
-                for i in range(seg.first, seg.stop):
-                    vector = orjson.loads(chunk.vec_col.row(i))
-                    attrs = (
-                        orjson.loads(chunk.attr_col.row(i)) if chunk.attr_col is not None else {}
-                    )
-                    yield chunk.ids[i], vector, attrs
+            if failure.encoded.vectors is None:
+                wanted.extend(failure.encoded.ranges)
+            else:
+                rows.extend(failure.encoded.rows())
+        if self.reread is not None and (wanted or self.stopped_at is not None):
+            rows.extend(self.reread(sorted(wanted), self.stopped_at))
+        return rows
 
     def summary(self) -> str:
         """One paragraph for logs and the command line."""
@@ -151,4 +258,7 @@ class IngestReport:
             text += f"; {self.rows_skipped:,} rows skipped (already in the checkpoint)"
         if self.failures:
             text += f"; {self.failed_row_count:,} rows failed"
+        if self.stopped_at is not None:
+            unread = "an unknown number of" if self.rows_unread is None else f"{self.rows_unread:,}"
+            text += f"; reading stopped at row {self.stopped_at:,}, {unread} rows unread"
         return text

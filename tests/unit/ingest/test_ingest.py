@@ -172,8 +172,8 @@ async def test_a_refusal_stops_the_ingest_and_accounts_for_every_row(
         await client.ingest("p", "c", vectors(50_000), ids=ids, max_bytes=20_000, concurrency=2)
     report = info.value.report
     assert report.stopped is not None and "NotFoundError" in report.stopped
-    assert report.rows_total < 50_000  # reading stopped early
-    assert report.rows_total == report.rows_sent + report.failed_row_count
+    assert report.stopped_at is not None and report.rows_unread == 50_000 - report.stopped_at
+    assert report.rows_total == report.rows_sent + report.failed_row_count + report.rows_unread
     assert set(report.failed_ids).isdisjoint(server.ids)
     assert {f.kind for f in report.failures} <= {"send", "not_sent"}
 
