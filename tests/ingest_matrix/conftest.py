@@ -29,9 +29,13 @@ def _no_delays() -> Iterator[None]:
         yield
 
 
+_KEYS = itertools.count()
+
+
 @pytest.fixture
 def key() -> str:
-    return KEY
+    """An API key of this test alone: the emulator keeps each key's data and counters apart."""
+    return f"{KEY}-{next(_KEYS)}"
 
 
 _NAMES = itertools.count()
