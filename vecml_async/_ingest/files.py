@@ -237,7 +237,7 @@ class JsonLinesSource(FileSource):
             parser = RowParser(self.parser.sparse)
             parser.has_ids = self.parser.has_ids
         step: int | None = None
-        index = first = start
+        index, first = 0, start
         rows: list[Any] = []
         lines: list[int] = []
         with _open_text(self.path, self.gzipped) as handle:
