@@ -26,7 +26,7 @@ from vecml_async._config import (
 )
 from vecml_async._files import load_file
 from vecml_async._ingest.batching import Batch, Batcher, Envelope
-from vecml_async._ingest.chunks import RawChunk
+from vecml_async._ingest.chunks import CHUNK_BYTES, RawChunk
 from vecml_async._ingest.defaults import (
     DEFAULT_CONCURRENCY,
     DEFAULT_MAX_BYTES,
@@ -692,6 +692,7 @@ class AsyncVecML:
         progress: ProgressCallback | str | bool | None = None,
         check_duplicate_ids: bool | None = None,
         max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
+        chunk_bytes: int = CHUNK_BYTES,
     ) -> IngestReport:
         """Send any amount of rows to a collection, as concurrent ``add_data_batch`` requests.
 
@@ -735,6 +736,8 @@ class AsyncVecML:
             check_duplicate_ids: refuse an id repeated within the input; default: on for
                 in-memory inputs, off for streams and files (the set grows with the input).
             max_consecutive_failures: stop after this many batches in a row failed.
+            chunk_bytes: about how many encoded bytes of rows are read and encoded at a
+                time (the unit of reading ahead; the default suits most inputs).
 
         Returns:
             An :class:`IngestReport` accounting for every row of the input: sent, skipped
@@ -766,6 +769,7 @@ class AsyncVecML:
             progress=progress,
             check_duplicate_ids=check_duplicate_ids,
             max_consecutive_failures=max_consecutive_failures,
+            chunk_bytes=chunk_bytes,
         )
         encoder, is_sparse = self._encoder(project_name, collection_name, vector_dim, sparse)
         self._check_open()

@@ -58,7 +58,9 @@ async def run_ingest(
     ``dim`` and ``sparse`` describe the collection (``dim`` ``None``: learnt from the first
     row). See :meth:`AsyncVecML.ingest` for the options and the outcome.
     """
-    read = ReadOptions(options.columns, options.file_format, sparse, None if sparse else dim)
+    read = ReadOptions(
+        options.columns, options.file_format, sparse, None if sparse else dim, options.chunk_bytes
+    )
     source = await anyio.to_thread.run_sync(open_source, data, read)
     aligner = Aligner(options.ids, options.attributes, source.length)
     aligner.check_source(source.own_ids, source.own_attributes)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vecml_async._config import HARD_MAX_REQUEST_BYTES
+from vecml_async._ingest.chunks import CHUNK_BYTES
 from vecml_async._ingest.defaults import (
     DEFAULT_CONCURRENCY,
     DEFAULT_MAX_BYTES,
@@ -72,6 +73,7 @@ class IngestOptions:
     progress: Callable[[Any], Any] | str | bool | None = None
     check_duplicate_ids: bool | None = None
     max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES
+    chunk_bytes: int = CHUNK_BYTES
 
     @classmethod
     def create(
@@ -98,7 +100,7 @@ class IngestOptions:
 
     def validate(self) -> None:
         """Refuse bad values and combinations (see the module docstring)."""
-        for name in ("max_rows", "concurrency", "max_consecutive_failures"):
+        for name in ("max_rows", "concurrency", "max_consecutive_failures", "chunk_bytes"):
             _positive_int(getattr(self, name), name)
         max_bytes = _positive_int(self.max_bytes, "max_bytes")
         if max_bytes > HARD_MAX_REQUEST_BYTES:
