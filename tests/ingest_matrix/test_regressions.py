@@ -271,9 +271,9 @@ async def test_failures_hold_only_the_failed_rows_bytes(
                 max_consecutive_failures=10**6,
                 raise_on_error=False,
             )
+            failed = report.failed_ids  # before measuring: this list outlives the report
             gc.collect()
             held = tracemalloc.get_traced_memory()[0]
-            failed = report.failed_ids
             del report
             gc.collect()
             retained = held - tracemalloc.get_traced_memory()[0]
