@@ -111,11 +111,6 @@ class Aligner:
         return self.ids is not None or self.attributes is not None
 
     @property
-    def streamed(self) -> bool:
-        """Some parallel values are an iterator consumed in step with the rows."""
-        return not self.rereadable
-
-    @property
     def rereadable(self) -> bool:
         """The parallel values can be given again for rows read again."""
         return all(p.rereadable for p in (self.ids, self.attributes) if p is not None)

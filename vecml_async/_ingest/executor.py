@@ -23,7 +23,7 @@ import orjson
 
 from vecml_async._config import HARD_MAX_REQUEST_BYTES
 from vecml_async._ingest.align import Aligner
-from vecml_async._ingest.batching import Batch, Batcher
+from vecml_async._ingest.batching import Batch, Batcher, Envelope
 from vecml_async._ingest.checkpoint import Checkpoint
 from vecml_async._ingest.chunks import RowError, Source
 from vecml_async._ingest.encoder import ChunkEncoder
@@ -67,31 +67,12 @@ async def run_ingest(
     if source.length == 0:
         raise InvalidInputError("the input holds no rows", field="data")
     checkpoint, prefix = await _identify(source, aligner, options, project_name, collection_name)
-    check_duplicates = options.check_duplicate_ids
-    if check_duplicates is None:
-        # In-memory inputs hold their ids already; a set of them costs about as much again.
-        # For streams (iterators, files) that set would grow without bound, so it is opt-in.
-        check_duplicates = source.length is not None and not source.blocking
-    encoder = ChunkEncoder(
-        prefix,
-        dim=None if sparse else dim,
-        sparse_format=options.sparse_format,
-        sparse_dim=sparse_dim,
-        check_duplicates=check_duplicates,
-    )
+    encoder = _encoder(source, options, prefix, None if sparse else dim, sparse_dim)
     # A pass over the whole input (ids set, finiteness): off the event loop.
     await anyio.to_thread.run_sync(_precheck, source, aligner, encoder)
     report = IngestReport(project_name, collection_name, id_prefix=prefix)
     envelope = sender.envelope(project_name, collection_name)
-    try:
-        batcher = Batcher(
-            envelope,
-            max_rows=options.max_rows,
-            max_bytes=options.max_bytes,
-            hard_max_bytes=HARD_MAX_REQUEST_BYTES,
-        )
-    except ValueError as err:
-        raise InvalidInputError(str(err), field="max_bytes") from None
+    batcher = _batcher(envelope, options)
     reader = Reader(source, aligner, encoder, batcher, report, options, checkpoint)
     async with progress_callback(options.progress, source.length) as callback:
         senders = BatchSender(
@@ -114,6 +95,35 @@ async def run_ingest(
     if source.rereadable and aligner.rereadable:
         report.reread = Rereader(source, aligner, encoder, checkpoint)
     return outcome(report, options.raise_on_error)
+
+
+def _encoder(
+    source: Source, options: IngestOptions, prefix: str, dim: int | None, sparse_dim: int
+) -> ChunkEncoder:
+    check_duplicates = options.check_duplicate_ids
+    if check_duplicates is None:
+        # In-memory inputs hold their ids already; a set of them costs about as much again.
+        # For streams (iterators, files) that set would grow without bound, so it is opt-in.
+        check_duplicates = source.length is not None and not source.blocking
+    return ChunkEncoder(
+        prefix,
+        dim=dim,
+        sparse_format=options.sparse_format,
+        sparse_dim=sparse_dim,
+        check_duplicates=check_duplicates,
+    )
+
+
+def _batcher(envelope: Envelope, options: IngestOptions) -> Batcher:
+    try:
+        return Batcher(
+            envelope,
+            max_rows=options.max_rows,
+            max_bytes=options.max_bytes,
+            hard_max_bytes=HARD_MAX_REQUEST_BYTES,
+        )
+    except ValueError as err:  # max_bytes below the envelope itself
+        raise InvalidInputError(str(err), field="max_bytes") from None
 
 
 async def _identify(

@@ -95,6 +95,7 @@ class Reader:
         self.exhausted = False
         self.emitted = 0  # batches handed to the senders
         self.refused: InvalidInputError | None = None  # raised instead of a report
+        self.hold_back = aligner.active and source.length is None
         self._stopping: str | None = None
         self._aborted = False
         self._scope: anyio.CancelScope | None = None
@@ -142,9 +143,9 @@ class Reader:
 
     async def _read(self, out: ObjectSendStream[Batch]) -> None:
         items = self.source.aitems()
-        # With parallel values consumed in step (iterables), one chunk is held back until
-        # the next item (or the end) is known: entries left over are then refused before
-        # the last chunk goes out.
+        # With parallel values next to an input of unknown length, one chunk is held back
+        # until the next item (or the end) is known: entries left over are then refused
+        # before the last chunk goes out.
         pending: RawChunk | None = None
         try:
             while self._stopping is None:
@@ -159,7 +160,7 @@ class Reader:
                     break
                 if isinstance(item, RowError):
                     self._row_error(item)
-                elif self.aligner.streamed:
+                elif self.hold_back:
                     pending = item
                 else:
                     await self._process(item, out)

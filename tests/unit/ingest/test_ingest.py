@@ -271,3 +271,20 @@ async def test_report_accounting_and_summary(server: Recorder, client: AsyncVecM
     assert report.rows_total == report.rows_sent + report.rows_skipped + report.failed_row_count
     assert report.rows_unread == 0 and report.stopped_at is None and report.complete
     assert "100 of 100 rows" in report.summary()
+
+
+async def test_more_parallel_ids_than_file_rows_are_refused_before_the_last_chunk(
+    server: Recorder, client: AsyncVecML, tmp_path: Any
+) -> None:
+    """Next to a file of unknown length, ids left over when it ends are refused before its
+    last chunk is sent; that chunk's rows are unread, and their number is known."""
+    path = tmp_path / "rows.csv"
+    path.write_text("x\n" + "".join(f"{i}.5\n" for i in range(100)))
+    ids = [f"i{k}" for k in range(101)]
+    with pytest.raises(IngestError) as info:
+        await client.ingest("p", "c", path, ids=ids, chunk_bytes=600, max_rows=5)
+    report = info.value.report
+    sent = [i for body in server.bodies for i in body]
+    assert sent == ids[: len(sent)] and 0 < len(sent) < 100
+    assert report.rows_unread == 100 - len(sent) and report.rows_total == 100
+    assert info.value.__cause__ is not None and "more entries" in str(info.value.__cause__)
