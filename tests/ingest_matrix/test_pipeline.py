@@ -318,3 +318,33 @@ async def test_sparse_rows_given_as_index_maps(
     ids, matrix, _ = emulator.collection_data(key, P, "c")
     row = matrix[ids.index("a")]
     assert row.indices.tolist() == [1, 3] and row.data.tolist() == [2.0, 0.5]
+
+
+async def test_a_checkpoint_of_a_stream_refuses_another_stream(
+    emulators: Callable[..., tuple[Emulator, str]], key: str, tmp_path: Any
+) -> None:
+    """A stream has no fingerprint to check up front: the first and last rows of each
+    recorded batch are compared with the stream as it is skipped, and another stream is
+    refused, naming the checkpoint."""
+    emulator, url = emulators()
+    checkpoint = tmp_path / "stream.ckpt"
+
+    def rows(seed: int) -> Iterator[list[float]]:
+        yield from vectors(2000, seed=seed).tolist()
+
+    async with await _client(url, key, "c", 8) as client:
+        first = await client.ingest(
+            P,
+            "c",
+            rows(1),
+            max_rows=100,
+            concurrency=1,
+            checkpoint=checkpoint,
+            progress=lambda state: state.batches_sent < 3,
+        )
+        with pytest.raises(InvalidInputError) as info:
+            await client.ingest(P, "c", rows(2), max_rows=100, checkpoint=checkpoint)
+        assert info.value.field == "checkpoint"
+        resumed = await client.ingest(P, "c", rows(1), max_rows=100, checkpoint=checkpoint)
+    assert resumed.complete and resumed.rows_skipped == first.rows_sent
+    assert len(_stored(emulator, key, "c")) == 2000

@@ -288,3 +288,47 @@ async def test_more_parallel_ids_than_file_rows_are_refused_before_the_last_chun
     assert sent == ids[: len(sent)] and 0 < len(sent) < 100
     assert report.rows_unread == 100 - len(sent) and report.rows_total == 100
     assert info.value.__cause__ is not None and "more entries" in str(info.value.__cause__)
+
+
+@pytest.mark.parametrize(
+    ("named", "landed"),
+    [(None, True), ('["r0"]', False), ('["r0","r1","zz"]', False)],
+    ids=["all-of-its-ids", "some-of-them", "others-too"],
+)
+async def test_a_duplicate_refusal_after_an_ambiguous_attempt_counts_landed_only_when_exact(
+    mock: respx.MockRouter, client: AsyncVecML, named: str | None, landed: bool
+) -> None:
+    """The retry of a batch whose connection dropped is refused as a duplicate: landed when
+    the refusal names exactly the batch's ids; otherwise failed (the client cannot tell),
+    without stopping the ingest."""
+    attempts = 0
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        nonlocal attempts
+        attempts += 1
+        ids = orjson.loads(request.content)["string_ids"]
+        if attempts == 1:
+            raise httpx.ReadError("connection dropped after the request was sent")
+        if attempts == 2:
+            listed = named or orjson.dumps(ids).decode()
+            message = f"Duplicate string_ids already exist in the collection: {listed}"
+            return httpx.Response(400, json={"success": False, "error_message": message})
+        return httpx.Response(200, json={"success": True, "job_id": f"job-{attempts}"})
+
+    mock.post("/add_data_batch").mock(side_effect=answer)
+    report = await client.ingest(
+        "p",
+        "c",
+        vectors(30),
+        ids=[f"r{i}" for i in range(30)],
+        max_rows=10,
+        concurrency=1,
+        raise_on_error=False,
+    )
+    assert report.stopped is None and attempts == 4  # the ingest went on
+    if landed:
+        assert report.complete and report.rows_sent == 30 and len(report.job_ids) == 2
+    else:
+        (failure,) = report.failures
+        assert failure.kind == "send" and failure.row_ids == [f"r{i}" for i in range(10)]
+        assert report.rows_sent == 20
