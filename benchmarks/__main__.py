@@ -15,6 +15,7 @@ BENCHMARKS = [
     "bench_concurrency",
     "bench_rate_limit",
     "bench_memory",
+    "bench_report_memory",
     "bench_loop_lag",
     "bench_batch_size",
     "bench_shared_budget",

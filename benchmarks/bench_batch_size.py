@@ -16,7 +16,7 @@ import anyio
 
 from benchmarks._common import dataset, report
 from vecml_async import AsyncVecML
-from vecml_async._ingest_defaults import DEFAULT_MAX_BYTES
+from vecml_async._ingest.defaults import DEFAULT_MAX_BYTES
 from vecml_async.emulator import spawn
 
 SIZES = [256 * 1024, 1 << 20, 2 << 20, 4 << 20, 8 << 20, 16 << 20, 64 << 20]

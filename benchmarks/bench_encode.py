@@ -15,16 +15,17 @@ import argparse
 import orjson
 
 from benchmarks._common import dataset, interleaved_cpu, report
-from vecml_async._batching import Batch, Batcher, Envelope
-from vecml_async._ingest_defaults import DEFAULT_MAX_BYTES
-from vecml_async._sources import ChunkEncoder, RawChunk, rows_per_chunk
+from vecml_async._ingest.batching import Batch, Batcher, Envelope
+from vecml_async._ingest.chunks import RawChunk, rows_per_chunk
+from vecml_async._ingest.defaults import DEFAULT_MAX_BYTES
+from vecml_async._ingest.encoder import ChunkEncoder
 
 KEY = "vml_benchmark-key"
 
 
 def client_bodies(vectors: object, ids: list[str], attrs: list[dict[str, str]]) -> int:
     """Encode, check, batch and assemble every body as the pipeline does; total bytes."""
-    encoder = ChunkEncoder()
+    encoder = ChunkEncoder("vx-bench-")
     envelope = Envelope.create(KEY, "bench", "coll")
     batcher = Batcher(envelope, max_rows=10**6, max_bytes=DEFAULT_MAX_BYTES)
     step = rows_per_chunk(vectors.shape[1])  # type: ignore[attr-defined]

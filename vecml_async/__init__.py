@@ -19,11 +19,11 @@ from vecml_async._config import (
     testing_mode,
 )
 from vecml_async._hooks import RequestEvent, ResponseEvent, RetryEvent
-from vecml_async._ingest import IngestProgress
+from vecml_async._ingest.progress import IngestProgress
+from vecml_async._ingest.report import BatchFailure, IngestReport
 from vecml_async._jobs import Job, TrainingJob, UploadJob
 from vecml_async._limiter import Budget
 from vecml_async._observed_models import FeatureImportance
-from vecml_async._report import BatchFailure, IngestReport
 from vecml_async._version import __version__
 from vecml_async.errors import (
     APIError,

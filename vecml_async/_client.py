@@ -13,25 +13,22 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from vecml_async._batching import Batch, Batcher, Envelope
 from vecml_async._client_automl import AutoMLEndpoints, FileInput, csv_header
 from vecml_async._client_core import CallOptions, build_request, parse_answer
+from vecml_async._client_data import DataEndpoints
 from vecml_async._config import (
     API_KEY_ENV,
     BASE_URL_ENV,
     DEFAULT_BASE_URL,
-    HARD_MAX_REQUEST_BYTES,
     PollPolicy,
     RateLimitPolicy,
     RetryPolicy,
 )
 from vecml_async._files import load_file
 from vecml_async._hooks import HookArg, Hooks
-from vecml_async._ingest import ingest as _ingest
 from vecml_async._jobs import UploadJob
 from vecml_async._limiter import Budget, budget_from_option
 from vecml_async._redact import Secret
-from vecml_async._sources import ChunkEncoder, RawChunk
 from vecml_async._transport import DEFAULT_MAX_RESPONSE_BYTES, Transport
 from vecml_async.errors import (
     ConflictError,
@@ -58,8 +55,6 @@ if TYPE_CHECKING:
 
 
 _UNSET: Any = object()
-# The name the ingest methods below know this helper by.
-_parse = parse_answer
 
 
 def _existed(answer: APIResponse | None, existed: bool) -> APIResponse:
@@ -69,7 +64,7 @@ def _existed(answer: APIResponse | None, existed: bool) -> APIResponse:
     return APIResponse.model_validate(fields)
 
 
-class AsyncVecML(AutoMLEndpoints):
+class AsyncVecML(DataEndpoints, AutoMLEndpoints):
     """Async client of the VecML REST API.
 
     Args:
@@ -202,18 +197,6 @@ class AsyncVecML(AutoMLEndpoints):
         clone._closed = False
         return clone
 
-    def _envelope(self, project_name: str, collection_name: str) -> Envelope:
-        return Envelope.create(self._key.get(), project_name, collection_name)
-
-    def collection_dim(self, project_name: str, collection_name: str) -> int | None:
-        """The vector dimension of a collection created by this client's ``init``, if known."""
-        return self._collections.get((project_name, collection_name), ("", None))[1]
-
-    def collection_type(self, project_name: str, collection_name: str) -> str | None:
-        """The vector type of a collection created by this client's ``init``, if known."""
-        known = self._collections.get((project_name, collection_name))
-        return known[0] if known else None
-
     # ------------------------------------------------------------------ projects
 
     async def create_project(
@@ -306,122 +289,6 @@ class AsyncVecML(AutoMLEndpoints):
         self._collections[(project_name, collection_name)] = (vector_type, vector_dim)
         return result
 
-    def _encoder(
-        self, project_name: str, collection_name: str, vector_dim: int | None, sparse: bool | None
-    ) -> tuple[ChunkEncoder, bool]:
-        check_name(project_name, "project_name")
-        check_name(collection_name, "collection_name")
-        known_type = self.collection_type(project_name, collection_name)
-        is_sparse = sparse if sparse is not None else known_type == "sparse"
-        dim = (
-            vector_dim
-            if vector_dim is not None
-            else self.collection_dim(project_name, collection_name)
-        )
-        if is_sparse:
-            return ChunkEncoder(dim=None, sparse_dim=dim or 2**21), True
-        return ChunkEncoder(dim=dim), False
-
-    async def add_data(
-        self,
-        project_name: str,
-        collection_name: str,
-        vector: Sequence[float] | Mapping[int, float] | Any,
-        *,
-        string_id: str | None = None,
-        attributes: Mapping[str, object] | None = None,
-        vector_dim: int | None = None,
-        sparse: bool | None = None,
-    ) -> UploadJob | None:
-        """``/add_data``: one vector. Prefer :meth:`add_data_batch` or :meth:`ingest` for many
-        (VecML asks not to loop over this endpoint). Returns the upload job when the server
-        starts one, else ``None``.
-
-        Without ``string_id`` the client generates one (``job.string_ids`` has it), so a
-        retry after a dropped connection replaces the row instead of adding it twice.
-        """
-        encoder, is_sparse = self._encoder(project_name, collection_name, vector_dim, sparse)
-        ids = [string_id] if string_id is not None else None
-        chunk = encoder.encode(
-            RawChunk(0, [vector], ids, [attributes] if attributes else None, is_sparse)
-        )
-        fields: dict[str, Any] = {
-            "project_name": project_name,
-            "collection_name": collection_name,
-            "string_id": chunk.ids[0],
-            "data": _raw_json(chunk.vec_col.row(0)),
-        }
-        if chunk.attr_col is not None:
-            fields["attributes"] = _raw_json(chunk.attr_col.row(0))
-        answer = await self._post("add_data", fields)
-        job_id = answer.get("job_id")
-        if not (isinstance(job_id, str) and job_id):
-            return None
-        job = self.upload_job(job_id)
-        job.string_ids = list(chunk.ids)
-        return job
-
-    async def add_data_batch(
-        self,
-        project_name: str,
-        collection_name: str,
-        data: Any,
-        *,
-        string_ids: Sequence[str] | None = None,
-        attributes: Sequence[Mapping[str, object] | None] | None = None,
-        vector_dim: int | None = None,
-        sparse: bool | None = None,
-    ) -> UploadJob:
-        """``/add_data_batch``: one request with many vectors; returns its upload job.
-
-        ``data`` is a 2-D numpy array, a list of vectors, or (sparse collections) a
-        scipy.sparse matrix or a list of ``{index: value}``. Everything is checked first
-        (lengths, dimension, NaN/infinity, duplicate ids, attribute values); a body over the
-        request cap is refused here; use :meth:`ingest` to split large inputs.
-
-        Without ``string_ids`` the client generates unique ids (``job.string_ids`` has them)
-        and sends them, so a retry after a dropped connection replaces the rows instead of
-        adding them twice (VecML also recommends keeping your own ids).
-        """
-        encoder, is_sparse = self._encoder(project_name, collection_name, vector_dim, sparse)
-        if not hasattr(data, "shape") and not isinstance(data, Sequence):
-            raise InvalidInputError(
-                f"expected a 2-D array or a list of vectors, got {type(data).__name__}; "
-                "use ingest() for iterators and other sources",
-                field="data",
-            )
-        if len(data) == 0 if not hasattr(data, "shape") else data.shape[0] == 0:
-            raise InvalidInputError("no vectors to add", field="data")
-        if string_ids is not None and (
-            not (isinstance(string_ids, Sequence) or hasattr(string_ids, "__array__"))
-            or isinstance(string_ids, (str, bytes))
-        ):
-            raise InvalidInputError("string_ids must be a sequence of strings", field="string_ids")
-        chunk = encoder.encode(RawChunk(0, data, string_ids, attributes, is_sparse))
-        envelope = self._envelope(project_name, collection_name)
-        batcher = Batcher(
-            envelope,
-            max_rows=len(chunk),
-            max_bytes=HARD_MAX_REQUEST_BYTES,
-        )
-        batches = [*batcher.add(chunk), batcher.flush()]
-        if len(batches) != 2 or not isinstance(batches[0], Batch) or batches[1] is not None:
-            raise InvalidInputError(
-                f"the request would exceed the {HARD_MAX_REQUEST_BYTES:,}-byte cap; "
-                "use ingest() to split it",
-                field="data",
-            )
-        body = batches[0].body(envelope)
-        self._check_open()
-        answer = _parse(
-            JobStartedResponse,
-            await self._transport.send("add_data_batch", body),
-            "add_data_batch",
-        )
-        job = self.upload_job(answer.job_id)
-        job.string_ids = list(chunk.ids)
-        return job
-
     async def upload(
         self,
         project_name: str,
@@ -483,15 +350,3 @@ class AsyncVecML(AutoMLEndpoints):
             "upload", fields, "file_data", payload, options, idempotent=False
         )
         return self.upload_job(parse_answer(JobStartedResponse, answer, "upload").job_id)
-
-    # ------------------------------------------------------------------ ingestion
-
-    # ``await client.ingest(project, collection, data, ...)``: the pipeline function itself
-    # is the method (one signature, one docstring; ``help(AsyncVecML.ingest)`` shows it).
-    ingest = _ingest
-
-
-def _raw_json(fragment: bytes) -> Any:
-    import orjson
-
-    return orjson.Fragment(fragment)

@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from vecml_async._client_core import CallOptions, ClientCore, build_request, parse_answer
-from vecml_async._encoding import attribute_value
 from vecml_async._files import load_file
+from vecml_async._ingest.encoding import attribute_value
 from vecml_async._jobs import TrainingJob, UploadJob
 from vecml_async._observed_models import FeatureImportance, FeatureImportanceResponse
 from vecml_async.errors import InvalidInputError, NotFoundError

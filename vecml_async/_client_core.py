@@ -31,7 +31,7 @@ from vecml_async.errors import APIError, ClientClosedError, InvalidInputError
 from vecml_async.models import JobStatusRequest, TrainingStatus, UploadStatus
 
 if TYPE_CHECKING:
-    from vecml_async._encoding import EncodedBody
+    from vecml_async._body import EncodedBody
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
-    from vecml_async._report import IngestReport
+    from vecml_async._ingest.report import IngestReport
 
 #: Weight each category adds to the score, as in VecML's example.
 CATEGORY_WEIGHTS = {"A": 1.0, "B": -0.5, "C": 0.0}

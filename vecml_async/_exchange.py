@@ -18,7 +18,7 @@ from typing import Any
 import anyio
 import httpx
 
-from vecml_async._encoding import EncodedBody
+from vecml_async._body import EncodedBody
 from vecml_async._http_errors import (
     answer_failure,
     classify,

@@ -26,8 +26,8 @@ import anyio
 import anyio.to_thread
 import orjson
 
+from vecml_async._body import EncodedBody
 from vecml_async._config import HARD_MAX_REQUEST_BYTES
-from vecml_async._encoding import EncodedBody
 from vecml_async.errors import InvalidInputError
 
 GZIP_MAGIC: Final = b"\x1f\x8b"

@@ -15,6 +15,7 @@ server replaces the rows it already has instead of storing them twice. They come
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 from collections.abc import Sequence
@@ -25,6 +26,11 @@ import orjson
 
 from vecml_async import IngestReport
 from vecml_async.errors import InvalidInputError
+
+#: Report fields merge_reports does not add up: the names, the unread rows (summed apart: a
+#: count may be unknown), where each block stopped (a row of that block, not of the dataset)
+#: and the means to read a block again.
+_NOT_MERGED = frozenset({"project_name", "collection_name", "rows_unread", "stopped_at", "reread"})
 
 __all__ = ["block_rows", "derived_ids", "merge_reports", "portable_report"]
 
@@ -126,10 +132,15 @@ def block_rows(
 
 
 def portable_report(report: IngestReport) -> IngestReport:
-    """The report without what should not travel back to the driver: the rows of failed
-    batches and the exception objects (their text stays in ``error``)."""
-    failures = [dataclasses.replace(f, batch=None, exception=None) for f in report.failures]
-    return dataclasses.replace(report, failures=failures)
+    """The report without what should not travel back to the driver: the exception objects
+    (their text stays in ``error``) and the means to read the block again. The failed rows'
+    ids and encoded bytes stay: they are bounded by what failed."""
+    failures = []
+    for failure in report.failures:
+        light = copy.copy(failure)
+        light.exception = None
+        failures.append(light)
+    return dataclasses.replace(report, failures=failures, reread=None)
 
 
 def merge_reports(
@@ -138,8 +149,10 @@ def merge_reports(
     """One report for the whole write: counts added up, lists joined, the first reason to
     stop kept; ``elapsed`` is the longest task's (the sink replaces it by the wall time)."""
     merged = IngestReport(project_name, collection_name)
+    unread = [r.rows_unread for r in reports]
+    merged.rows_unread = None if None in unread else sum(u for u in unread if u is not None)
     for f in dataclasses.fields(IngestReport):
-        if f.name in ("project_name", "collection_name") or not f.init:
+        if f.name in _NOT_MERGED or not f.init:
             continue
         values = [getattr(r, f.name) for r in reports]
         current = getattr(merged, f.name)

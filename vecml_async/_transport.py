@@ -35,8 +35,8 @@ import anyio
 import httpx
 import orjson
 
+from vecml_async._body import EncodedBody, encode_request
 from vecml_async._config import RetryPolicy, is_testing
-from vecml_async._encoding import EncodedBody, encode_request
 from vecml_async._exchange import Call, Exchange, Result
 from vecml_async._hooks import (
     Hooks,

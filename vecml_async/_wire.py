@@ -16,7 +16,7 @@ from typing import Any, Final
 import httpx
 import orjson
 
-from vecml_async._encoding import EncodedBody
+from vecml_async._body import EncodedBody
 from vecml_async.errors import InvalidInputError
 
 #: Bodies up to this size are sent as one buffer; larger ones stream in memoryview pieces of

@@ -35,7 +35,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
-    from vecml_async._report import IngestReport
+    from vecml_async._ingest.report import IngestReport
 
 #: Characters of server text kept in a message (the rest is cut, and the cut is said).
 MESSAGE_LIMIT: Final = 500

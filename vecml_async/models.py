@@ -2,7 +2,7 @@
 
 Responses tolerate fields they do not know (the server may add some). Requests validate what
 the documentation fixes (names, enumerations) before anything is sent; vector data of
-``add_data_batch`` is validated by the encoder instead (``vecml_async._encoding``), never
+``add_data_batch`` is validated by the encoder instead (``vecml_async._ingest.encoding``), never
 float by float by pydantic.
 """
 

@@ -23,8 +23,7 @@ from vecml_async.models import (
     VectorType,
 )
 
-#: Every endpoint method except the two single-request data methods of the ingest pipeline,
-#: with arguments that make a valid call.
+#: Every endpoint method, with arguments that make a valid call.
 CALLS: dict[str, tuple[tuple[Any, ...], dict[str, Any], str]] = {
     "create_project": (("p",), {}, "create_project"),
     "delete_project": (("p",), {}, "delete_project"),
@@ -45,6 +44,8 @@ CALLS: dict[str, tuple[tuple[Any, ...], dict[str, Any], str]] = {
     "attach_automl_label": (("p", "c", [0, 1]), {"attribute_name": "y"}, "attach_automl_label"),
     "get_feature_importance": (("p", "c", "m"), {}, "get_feature_importance"),
     "call": (("custom_endpoint",), {"a": 1}, "custom_endpoint"),
+    "add_data": (("p", "c", [1.0, 2.0]), {"string_id": "a"}, "add_data"),
+    "add_data_batch": (("p", "c", [[1.0, 2.0]]), {"string_ids": ["a"]}, "add_data_batch"),
 }
 #: A success answer every endpoint above accepts.
 ANSWER = {
@@ -116,6 +117,19 @@ async def test_bad_per_call_options_are_refused_before_sending(
     with pytest.raises(InvalidInputError) as info:
         await client.create_project("p", **options)
     assert info.value.field == field
+    assert route.call_count == 0
+
+
+@pytest.mark.parametrize("field", ["string_ids", "data", "attributes", "collection_name"])
+async def test_add_data_batch_extra_body_cannot_replace_the_rows(
+    client: AsyncVecML, mock: respx.MockRouter, field: str
+) -> None:
+    """The rows and names of an add_data_batch body are the call's own: extra_body may add
+    fields, not replace those (refused, nothing sent)."""
+    route = mock.post("/add_data_batch").respond(json=ANSWER)
+    with pytest.raises(InvalidInputError, match=field) as info:
+        await client.add_data_batch("p", "c", [[1.0, 2.0]], extra_body={field: "x"})
+    assert info.value.field == "extra_body"
     assert route.call_count == 0
 
 

@@ -351,7 +351,7 @@ async def test_json_error_body_is_decoded(client, mock):
 
 def test_ingest_error_pickles_with_its_report():
     """IngestError pickles with its report (what landed and what failed, with ids)."""
-    from vecml_async._report import BatchFailure, IngestReport
+    from vecml_async._ingest.report import BatchFailure, IngestReport
 
     report = IngestReport("p", "c", rows_total=3, rows_sent=1)
     failure = ServerError("boom", endpoint="add_data_batch", status_code=500)

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from vecml_async import AsyncVecML, InvalidInputError
-from vecml_async._encoding import encode_request
+from vecml_async._body import encode_request
 from vecml_async._files import READ_CHUNK, FilePayload, file_body, load_file, prepare_file
 from vecml_async.models import FILE_FORMATS, PREDICT_FILE_FORMATS
 

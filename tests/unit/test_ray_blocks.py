@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from vecml_async import BatchFailure, IngestError, IngestReport, InvalidInputError
+from vecml_async._ingest.report import RowBytes
 from vecml_async._ray_blocks import (
     block_ids,
     block_rows,
@@ -117,14 +118,19 @@ def test_merge_adds_counts_joins_lists_and_keeps_the_first_stop():
     assert merged.stopped == "callback" and merged.elapsed == 2.0
 
 
-def test_portable_report_drops_rows_and_exception_objects():
-    """What travels back to the driver keeps the ids and error text, not rows or objects."""
-    failure = BatchFailure("send", 0, ["a"], 0, "refused", exception=ValueError("x"))
-    failure.batch = object()  # type: ignore[assignment]
-    slim = portable_report(_report(failures=[failure]))
-    assert slim.failures[0].batch is None and slim.failures[0].exception is None
+def test_portable_report_drops_exception_objects_and_the_reader():
+    """What travels back to the driver keeps the ids, the failed rows' bytes and the error
+    text, not the exception objects or the means to read the block again."""
+    rows = RowBytes(((0, 1),), b'"a"', b"[1.0,2.0]")
+    failure = BatchFailure("send", 0, None, 0, "refused", ValueError("x"), encoded=rows)
+    report = _report(failures=[failure])
+    report.reread = lambda ranges, stop: iter(())
+    slim = portable_report(report)
+    assert slim.failures[0].exception is None and slim.reread is None
+    assert report.failures[0].exception is not None  # the original is left as it was
     assert slim.failures[0].error == "refused" and slim.failed_ids == ["a"]
-    assert pickle.loads(pickle.dumps(slim)).failed_ids == ["a"]
+    back = pickle.loads(pickle.dumps(slim))
+    assert back.failed_ids == ["a"] and back.failed_rows() == [("a", [1.0, 2.0], {})]
 
 
 # ----------------------------------------------------------------------------- the sink

@@ -322,7 +322,7 @@ async def test_closed_client_refuses_every_call(api_key, base_url, mock, tmp_pat
 
 async def test_add_data_batch_over_the_request_cap(client, mock, monkeypatch):
     """A body over the request cap is refused before sending, pointing at ingest()."""
-    import vecml_async._client as client_module
+    import vecml_async._client_data as client_module
 
     monkeypatch.setattr(client_module, "HARD_MAX_REQUEST_BYTES", 4_000)
     route = mock.route().respond(json={"success": True, "job_id": "j"})

@@ -16,8 +16,8 @@ from typing import Annotated, Any
 
 import typer
 
-from vecml_async._ingest_defaults import DEFAULT_CONCURRENCY, DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS
-from vecml_async._report import IngestReport
+from vecml_async._ingest.defaults import DEFAULT_CONCURRENCY, DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS
+from vecml_async._ingest.report import IngestReport
 from vecml_async.cli._common import ApiKey, BaseUrl, JsonOut, connect, csv_list, parse_size, run
 from vecml_async.cli._live import IngestWatch, ingest_interrupted
 from vecml_async.cli._output import ExitCode, print_json, say_error

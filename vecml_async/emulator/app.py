@@ -113,14 +113,14 @@ class _Api:
         self.ctx = ctx
         self.reading = BodyBudget(ctx.settings.max_reading_bytes)
 
-    def error(self, status: int, message: str) -> Response:
+    def error(self, status: int, message: str, extra: dict[str, Any] | None = None) -> Response:
         if self.ctx.settings.error_status == "ok":
             status = 200 if status < 500 else status
-        return _json({"success": False, "error_message": message}, status)
+        return _json({"success": False, "error_message": message, **(extra or {})}, status)
 
     def refuse(self, err: RequestError, fp: str | None) -> Response:
         self.ctx.stats.reject(err.reason, fp)
-        return self.error(err.status, err.message)
+        return self.error(err.status, err.message, getattr(err, "extra", None))
 
     def rate_limited(self) -> Response:
         if self.ctx.settings.rate_limit_body == "json":

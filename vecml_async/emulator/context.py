@@ -17,6 +17,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import anyio.to_thread
+import orjson
 
 from vecml_async.emulator.faults import FaultInjector
 from vecml_async.emulator.limits import TokenBuckets
@@ -25,7 +26,7 @@ from vecml_async.emulator.settings import DEFAULT_NAME_PATTERN, EmulatorSettings
 from vecml_async.emulator.stats import Stats
 from vecml_async.emulator.store import Batch, Collection, Job, Project, Store, Tenant
 
-__all__ = ["Context", "conflict", "not_found", "preload"]
+__all__ = ["Context", "DuplicateIdsError", "conflict", "not_found", "preload"]
 
 
 async def preload(module: str) -> None:
@@ -45,6 +46,25 @@ def not_found(message: str) -> RequestError:
 
 def conflict(message: str) -> RequestError:
     return RequestError(409, message, "conflict")
+
+
+class DuplicateIdsError(RequestError):
+    """``duplicate_ids="reject"``: ids of a batch already stored (or waiting to be).
+
+    The answer names every one of them, in the message (as a JSON array) and in the
+    envelope's ``duplicate_ids`` list, so a client can tell the retry of its own batch
+    (every id named) from a real conflict.
+    """
+
+    def __init__(self, ids: list[str]) -> None:
+        listed = orjson.dumps(ids).decode()
+        what = (
+            f"string_id '{ids[0]}' already exists"
+            if len(ids) == 1
+            else (f"string_ids: {len(ids)} already exist")
+        )
+        super().__init__(400, f"Duplicate {what} in the collection: {listed}")
+        self.extra = {"duplicate_ids": ids}
 
 
 class Context:
@@ -112,9 +132,9 @@ class Context:
                 if id_ in seen:
                     raise bad(f"Duplicate string_id '{id_}' in the batch")
                 seen.add(id_)
-            known = collection.first_known_id(batch.ids)
-            if known is not None:
-                raise bad(f"Duplicate string_id '{known}': it already exists in the collection")
+            known = collection.known_ids(batch.ids)
+            if known:
+                raise DuplicateIdsError(known)
         job_id = f"{tenant.fingerprint}_{project.name}_{collection.name}_"
         job_id += f"{tenant.next_upload}_UploadJob"
         tenant.next_upload += 1

@@ -149,12 +149,12 @@ class Collection:
     def rows(self) -> int:
         return len(self.ids)
 
-    def first_known_id(self, ids: list[str]) -> str | None:
-        """The first id of ``ids`` already stored or waiting in an accepted batch."""
-        for id_ in ids:
-            if id_ in self.index or id_ in self.pending_ids:
-                return id_
-        return None
+    def known_ids(self, ids: list[str]) -> list[str]:
+        """The ids of ``ids`` already stored or waiting in an accepted batch, in order."""
+        index, pending = self.index, self.pending_ids
+        if index.keys().isdisjoint(ids) and pending.isdisjoint(ids):
+            return []
+        return [id_ for id_ in ids if id_ in index or id_ in pending]
 
     def apply(self, batch: Batch) -> int:
         """Store ``batch`` as an upsert; return how many stored rows it overwrote.

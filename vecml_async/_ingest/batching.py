@@ -1,7 +1,7 @@
 """Packing encoded rows into ``add_data_batch`` requests (pure, no I/O).
 
 A :class:`Batcher` is a state machine with two triggers, rows and bytes. It receives chunks of
-encoded rows (:class:`~vecml_async._encoding.EncodedRows`) in input order and cuts them into
+encoded rows (:class:`~vecml_async._ingest.encoding.EncodedRows`) in input order and cuts them into
 :class:`Batch` objects so that no batch has more than ``max_rows`` rows or a body longer than
 ``max_bytes``, counting the whole body exactly: the envelope with the key and names, the
 brackets, and every comma. A single row whose body would exceed ``max_bytes`` goes alone in a
@@ -19,13 +19,15 @@ batch has attributes (rows without any then send ``{}``).
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import orjson
 
-from vecml_async._encoding import EncodedBody, EncodedRows
+from vecml_async._body import NUMPY_OPTION, EncodedBody
+from vecml_async._ingest.encoding import EncodedRows
+from vecml_async.errors import InvalidInputError
 
 IDS_OPEN: Final = b',"string_ids":['
 IDS_TO_DATA: Final = b'],"data":['
@@ -33,6 +35,10 @@ DATA_OPEN: Final = b',"data":['
 DATA_TO_ATTRS: Final = b'],"attributes":['
 CLOSE: Final = b"]}"
 EMPTY_ATTRS: Final = b"{}"
+#: Fields every add_data_batch body is made of (extra fields may not replace them).
+_BODY_FIELDS: Final = frozenset(
+    {"user_api_key", "project_name", "collection_name", "string_ids", "data", "attributes"}
+)
 
 
 @dataclass(frozen=True)
@@ -44,14 +50,30 @@ class Envelope:
     head: bytes = field(repr=False)
 
     @classmethod
-    def create(cls, api_key: str, project_name: str, collection_name: str) -> Envelope:
-        encoded = orjson.dumps(
-            {
-                "user_api_key": api_key,
-                "project_name": project_name,
-                "collection_name": collection_name,
-            }
-        )
+    def create(
+        cls,
+        api_key: str,
+        project_name: str,
+        collection_name: str,
+        extra: Mapping[str, Any] | None = None,
+    ) -> Envelope:
+        """The envelope of one collection; ``extra`` adds constant fields to every body
+        (refused where it would replace a field the body is made of)."""
+        clash = sorted(set(extra or ()) & _BODY_FIELDS)
+        if clash:
+            raise InvalidInputError(
+                f"{', '.join(clash)} cannot be set through extra fields", field="extra_body"
+            )
+        fields = {
+            "user_api_key": api_key,
+            "project_name": project_name,
+            "collection_name": collection_name,
+            **(extra or {}),
+        }
+        try:
+            encoded = orjson.dumps(fields, option=NUMPY_OPTION)
+        except orjson.JSONEncodeError as err:
+            raise InvalidInputError(f"cannot be sent as JSON: {err}", field="extra_body") from None
         return cls(encoded[:-1])
 
     @property
@@ -93,11 +115,6 @@ class Batch:
         first = self.segments[0]
         return first.chunk.start + first.first
 
-    def row_indices(self) -> Iterator[int]:
-        """Indices, in the whole input, of the batch's rows."""
-        for seg in self.segments:
-            yield from range(seg.chunk.start + seg.first, seg.chunk.start + seg.stop)
-
     def row_ranges(self) -> list[tuple[int, int]]:
         """The batch's rows as ``[start, stop)`` ranges of input indices (merged)."""
         out: list[tuple[int, int]] = []
@@ -116,28 +133,45 @@ class Batch:
             out.extend(seg.chunk.ids[seg.first : seg.stop])
         return out
 
-    def body(self, envelope: Envelope, *, include_ids: bool = True) -> EncodedBody:
-        """The request body as slices of the encoded chunks (nothing is encoded again).
-
-        ``include_ids=False`` leaves ``string_ids`` out, so the server generates the ids.
-        """
-        if include_ids:
-            pieces: list[bytes | memoryview] = [envelope.prefix]
-            _join(pieces, (s.chunk.id_col.span(s.first, s.stop) for s in self.segments))
-            pieces.append(IDS_TO_DATA)
-        else:
-            pieces = [envelope.head + DATA_OPEN]
+    def body(self, envelope: Envelope) -> EncodedBody:
+        """The request body as slices of the encoded chunks (nothing is encoded again)."""
+        pieces: list[bytes | memoryview] = [envelope.prefix]
+        _join(pieces, (s.chunk.id_col.span(s.first, s.stop) for s in self.segments))
+        pieces.append(IDS_TO_DATA)
         _join(pieces, (s.chunk.vec_col.span(s.first, s.stop) for s in self.segments))
         if self.has_attributes:
             pieces.append(DATA_TO_ATTRS)
             _join(pieces, (_attr_span(s) for s in self.segments))
         pieces.append(CLOSE)
         length = sum(len(p) for p in pieces)
-        if (
-            include_ids and length != self.length
-        ):  # the batcher's arithmetic is the contract; check it
+        if length != self.length:  # the batcher's arithmetic is the contract; check it
             raise AssertionError(f"batch body is {length} bytes, expected {self.length}")
         return EncodedBody(tuple(pieces), length)
+
+    def column_bytes(self, *, vectors: bool = True) -> tuple[bytes, bytes | None, bytes | None]:
+        """Copies of the batch's encoded ids, vectors (unless ``vectors=False``) and
+        attributes (``None`` when it has none), each column's fragments joined by commas.
+
+        They hold nothing of the chunks, so they outlive them (a failure keeps them).
+        """
+        ids = b",".join(bytes(s.chunk.id_col.span(s.first, s.stop)) for s in self.segments)
+        if not vectors:
+            return ids, None, None
+        vecs = b",".join(bytes(s.chunk.vec_col.span(s.first, s.stop)) for s in self.segments)
+        attrs = None
+        if self.has_attributes:
+            attrs = b",".join(bytes(_attr_span(s)) for s in self.segments)
+        return ids, vecs, attrs
+
+    def digests(self) -> tuple[int, int]:
+        """Checksums of the batch's first and last rows (see ``EncodedRows.digest``)."""
+        first, last = self.segments[0], self.segments[-1]
+        return first.chunk.digest(first.first), last.chunk.digest(last.stop - 1)
+
+    def end_ids(self) -> tuple[str, str]:
+        """The ids of the batch's first and last rows."""
+        first, last = self.segments[0], self.segments[-1]
+        return first.chunk.ids[first.first], last.chunk.ids[last.stop - 1]
 
 
 def _join(pieces: list[bytes | memoryview], spans: Iterator[bytes | memoryview]) -> None:
@@ -301,17 +335,3 @@ class Batcher:
     def flush(self) -> Batch | None:
         """The last, partly filled batch, if any."""
         return self._emit() if self._rows else None
-
-
-def pack(
-    chunks: Sequence[EncodedRows], envelope: Envelope, *, max_rows: int, max_bytes: int
-) -> list[Batch | OversizeRow]:
-    """Convenience: every batch of ``chunks`` (used by ``add_data_batch`` and tests)."""
-    batcher = Batcher(envelope, max_rows=max_rows, max_bytes=max_bytes)
-    out: list[Batch | OversizeRow] = []
-    for chunk in chunks:
-        out.extend(batcher.add(chunk))
-    last = batcher.flush()
-    if last is not None:
-        out.append(last)
-    return out

@@ -7,21 +7,17 @@ from typing import Any
 import numpy as np
 import orjson
 import pytest
-import scipy.sparse as sp
 
-from vecml_async._encoding import (
+from vecml_async._body import encode_request
+from vecml_async._ingest.encoding import (
     attribute_value,
     check_matrix,
-    check_sparse_row,
     encode_attributes,
     encode_ids,
     encode_matrix,
-    encode_request,
-    encode_sparse_row,
     encode_vector_list,
     join_fragments,
 )
-from vecml_async._sources import ChunkEncoder, RawChunk
 from vecml_async.errors import InvalidInputError
 
 
@@ -172,86 +168,3 @@ def test_request_encoding_puts_the_key_first_and_accepts_numpy() -> None:
     body = encode_request("k", {"data": np.array([1.5, 2.0], dtype=np.float32)})
     assert orjson.loads(body.to_bytes()) == {"user_api_key": "k", "data": [1.5, 2.0]}
     assert body.length == len(body.to_bytes())
-
-
-@pytest.mark.parametrize(
-    ("fmt", "expected"),
-    [
-        ("pairs", [[1, 0.5], [7, 2.0]]),
-        ("dict", {"1": 0.5, "7": 2.0}),
-        ("indices_values", {"indices": [1, 7], "values": [0.5, 2.0]}),
-        ("libsvm", "1:0.5 7:2.0"),
-    ],
-)
-def test_sparse_formats(fmt: str, expected: Any) -> None:
-    """Each sparse JSON form carries 0-based sorted indices."""
-    assert orjson.loads(encode_sparse_row([1, 7], [0.5, 2.0], sparse_format=fmt)) == expected
-
-
-def test_sparse_rows_are_sorted_and_checked() -> None:
-    """Sparse rows are sorted; out-of-range, repeated and non-finite entries are refused."""
-    assert check_sparse_row([5, 1], [1.0, 2.0], dim=10, index=0, row_id="a") == (
-        [1, 5],
-        [2.0, 1.0],
-    )
-    for indices, values, message in [
-        ([10], [1.0], "outside"),
-        ([-1], [1.0], "outside"),
-        ([2, 2], [1.0, 1.0], "twice"),
-        ([1], [float("nan")], "NaN"),
-        ([1, 2], [1.0], "indices"),
-    ]:
-        with pytest.raises(InvalidInputError, match=message):
-            check_sparse_row(indices, values, dim=10, index=0, row_id="a")
-
-
-def test_chunk_encoder_generates_ids_learns_dim_and_refuses_duplicates() -> None:
-    """Generated ids are prefix + row index; the dim of the first chunk binds later ones."""
-    encoder = ChunkEncoder(id_prefix="p-")
-    first = encoder.encode(RawChunk(0, np.zeros((2, 3))))
-    assert list(first.ids) == ["p-0", "p-1"] and encoder.dim == 3 and encoder.generated
-    with pytest.raises(InvalidInputError, match="expected 3"):
-        encoder.encode(RawChunk(2, [[1.0, 2.0]]))
-    encoder = ChunkEncoder()
-    encoder.encode(RawChunk(0, [[1.0]], ["a"]))
-    with pytest.raises(InvalidInputError, match="duplicate id") as info:
-        encoder.encode(RawChunk(1, [[1.0], [2.0]], ["b", "a"]))
-    assert info.value.index == 2 and info.value.row_id == "a"
-    # the refused chunk did not poison the set of seen ids
-    encoder.encode(RawChunk(1, [[1.0]], ["b"]))
-
-
-def test_chunk_encoder_encodes_scipy_and_mapping_sparse_rows() -> None:
-    """CSR matrices and {index: value} rows become sparse JSON vectors."""
-    encoder = ChunkEncoder(sparse_dim=100)
-    matrix = sp.csr_matrix(np.array([[0, 1.5, 0], [2.0, 0, 3.0]]))
-    chunk = encoder.encode(RawChunk(0, matrix, ["a", "b"], sparse=True))
-    assert [orjson.loads(chunk.vec_col.row(i)) for i in range(2)] == [
-        [[1, 1.5]],
-        [[0, 2.0], [2, 3.0]],
-    ]
-    chunk = encoder.encode(RawChunk(2, [{3: 1.0}, ([9, 4], [2.0, 1.0])], ["c", "d"], sparse=True))
-    assert orjson.loads(chunk.vec_col.row(1)) == [[4, 1.0], [9, 2.0]]
-
-
-def test_encoding_and_batching_work_without_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Lists of vectors need no numpy: the pure-Python bounds give the same bodies."""
-    import sys
-
-    from vecml_async._batching import Batch, Envelope, pack
-
-    rows = [[1.0, 2.0], [3.5, 4.0], [5.0, 6.0]]
-    ids = ["a", "b", "c"]
-    attrs: list[Any] = [{"k": "v"}, None, {"k": "w"}]
-    envelope = Envelope.create("key", "p", "c")
-
-    def bodies() -> list[bytes]:
-        chunk = ChunkEncoder().encode(RawChunk(0, rows, ids, attrs))
-        items = pack([chunk], envelope, max_rows=2, max_bytes=10**6)
-        assert all(isinstance(x, Batch) for x in items)
-        return [x.body(envelope).to_bytes() for x in items if isinstance(x, Batch)]
-
-    with_numpy = bodies()
-    monkeypatch.setitem(sys.modules, "numpy", None)  # any import of numpy now fails
-    assert bodies() == with_numpy
-    assert orjson.loads(with_numpy[0])["attributes"] == [{"k": "v"}, {}]

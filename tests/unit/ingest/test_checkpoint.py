@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 import respx
 
 from vecml_async import AsyncVecML, InvalidInputError
-from vecml_async._checkpoint import Checkpoint, contiguous_ranges
+from vecml_async._ingest.checkpoint import Checkpoint
 
 
 class Recorder:
@@ -114,19 +115,84 @@ async def test_a_checkpoint_belongs_to_one_collection(
 
 async def test_journal_ranges_and_undo(tmp_path: Path) -> None:
     """Recorded ranges merge; an undo (failed job) makes its rows pending again."""
-    journal = await Checkpoint.open(tmp_path / "j", "p", "c", "pre-")
-    await journal.record([(0, 10)], "j1", ["a", "b"])
-    await journal.record([(20, 30)], "j2", ["c", "d"])
-    await journal.record([(10, 20)], "j3", ["e", "f"])
+    stream = {"kind": "stream"}
+    journal = await Checkpoint.open(tmp_path / "j", "p", "c", fingerprint=stream, id_prefix="pre-")
+    await journal.record([(0, 10)], "j1", ("a", "b"), (1, 2))
+    await journal.record([(20, 30)], "j2", ("c", "d"), (3, 4))
+    await journal.record([(10, 20)], "j3", ("e", "f"), (5, 6))
     assert journal.remaining(0, 40) == [(30, 40)]
     await journal.undo([(5, 15)], "j1")
     assert journal.remaining(0, 40) == [(5, 15), (30, 40)]
-    reopened = await Checkpoint.open(tmp_path / "j", "p", "c", "other-")
+    reopened = await Checkpoint.open(
+        tmp_path / "j", "p", "c", fingerprint=stream, id_prefix="other-"
+    )
     assert reopened.remaining(0, 40) == [(5, 15), (30, 40)]
     assert reopened.id_prefix == "pre-" and reopened.rows_done == 20
+    assert reopened.checks_in(0, 40) == [
+        (0, 1, "a"),
+        (9, 2, "b"),
+        (10, 5, "e"),
+        (19, 6, "f"),
+        (20, 3, "c"),
+        (29, 4, "d"),
+    ]
 
 
-def test_contiguous_ranges() -> None:
-    """Row indices collapse into [start, stop) runs."""
-    assert contiguous_ranges([3, 4, 5, 9, 10, 12]) == [(3, 6), (9, 11), (12, 13)]
-    assert contiguous_ranges([]) == []
+def _lines(path: Path) -> list[dict[str, Any]]:
+    return [orjson.loads(line) for line in path.read_bytes().splitlines()]
+
+
+def _write(path: Path, records: list[dict[str, Any]]) -> None:
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
+
+
+def _with_crc(record: dict[str, Any]) -> dict[str, Any]:
+    content = {k: v for k, v in record.items() if k != "crc"}
+    return {**content, "crc": zlib.crc32(orjson.dumps(content, option=orjson.OPT_SORT_KEYS))}
+
+
+@pytest.mark.parametrize(
+    ("damage", "why"),
+    [
+        ({"ranges": [[0, 10]]}, "recorded before"),  # overlaps the first record
+        ({"ranges": [[50, 40]]}, "impossible range"),
+        ({"ranges": [[-5, 3]]}, "impossible range"),
+        ({"ranges": [[90, 120]]}, "impossible range"),  # beyond the input's 100 rows
+        ({"ranges": []}, "no row ranges"),
+        ({"ranges": [[60, 70]], "undo": True}, "never recorded"),
+    ],
+)
+async def test_impossible_records_are_refused(
+    tmp_path: Path, damage: dict[str, Any], why: str
+) -> None:
+    """A record with a valid checksum that cannot be true is refused, never trusted."""
+    path = tmp_path / "j"
+    memory = {"kind": "memory", "rows": 100}
+    journal = await Checkpoint.open(path, "p", "c", fingerprint=memory, id_prefix="x-", length=100)
+    await journal.record([(0, 10)], "j1", ("a", "b"), (1, 2))
+    lines = _lines(path)
+    _write(path, [*lines, _with_crc({"job": "j9", **damage})])
+    with pytest.raises(InvalidInputError, match=why) as info:
+        await Checkpoint.open(path, "p", "c", fingerprint=memory, id_prefix="x-", length=100)
+    assert info.value.field == "checkpoint"
+
+
+async def test_a_changed_digit_fails_the_line_checksum(tmp_path: Path) -> None:
+    """Any change to a complete line (here one digit of a range) fails its CRC."""
+    path = tmp_path / "j"
+    stream = {"kind": "stream"}
+    journal = await Checkpoint.open(path, "p", "c", fingerprint=stream, id_prefix="x-")
+    await journal.record([(0, 10)], "j1", ("a", "b"), (1, 2))
+    path.write_bytes(path.read_bytes().replace(b"[[0,10]]", b"[[0,19]]"))
+    with pytest.raises(InvalidInputError, match="checksum"):
+        await Checkpoint.open(path, "p", "c", fingerprint=stream, id_prefix="x-")
+
+
+async def test_the_header_names_what_differs_in_the_input(tmp_path: Path) -> None:
+    """A fingerprint that differs in any key is refused, and the message says which."""
+    path = tmp_path / "j"
+    first = {"kind": "file", "path": "/d/x.csv", "size": 10, "mtime_ns": 1, "head": "a"}
+    await Checkpoint.open(path, "p", "c", fingerprint=first, id_prefix="x-")
+    with pytest.raises(InvalidInputError, match="size") as info:
+        await Checkpoint.open(path, "p", "c", fingerprint={**first, "size": 20}, id_prefix="x-")
+    assert info.value.field == "checkpoint"

@@ -16,7 +16,7 @@ import pytest
 import respx
 
 from vecml_async import AsyncVecML, InvalidInputError
-from vecml_async._readers import file_format_of
+from vecml_async._ingest.files import file_format_of
 
 
 class Recorder:
@@ -198,3 +198,61 @@ async def test_unknown_formats_and_missing_files_are_refused(
     with pytest.raises(InvalidInputError, match="no such file"):
         await client.ingest("p", "c", tmp_path / "missing.csv")
     assert server.bodies == []
+
+
+def _items(path: Path, **columns: Any) -> list[Any]:
+    from vecml_async._ingest.files import open_file
+    from vecml_async._ingest.frames import Columns
+
+    return list(open_file(str(path), None, Columns(**columns), False, 1 << 20).items())
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_csv_lines_that_do_not_parse_are_row_errors_with_their_line(
+    tmp_path: Path, gz: bool
+) -> None:
+    """An empty cell, an extra field, a missing field or a non-number: one RowError each, at
+    the row's index and line, with the id when it can be read; blank lines hold no row."""
+    from vecml_async._ingest.chunks import RawChunk, RowError
+
+    text = "id,x,y\na,1,2\nb,,2\n\nc,1,2,3\nd,1\ne,1,oops\nf,3,4\n"
+    path = tmp_path / ("r.csv.gz" if gz else "r.csv")
+    path.write_bytes(gzip.compress(text.encode()) if gz else text.encode())
+    items = _items(path, id_column="id")
+    errors = [(i.index, i.line, i.row_id) for i in items if isinstance(i, RowError)]
+    assert errors == [(1, 3, "b"), (2, 5, "c"), (3, 6, "d"), (4, 7, "e")]
+    messages = [i.message for i in items if isinstance(i, RowError)]
+    assert "line 3: column 'x' is empty" in messages[0]
+    assert "line 5 has 4 fields, the header 3" in messages[1]
+    assert "'oops', not a number" in messages[3]
+    chunks = [(i.start, i.ids) for i in items if isinstance(i, RawChunk)]
+    assert chunks == [(0, ["a"]), (5, ["f"])]
+
+
+def test_json_lines_that_are_not_json_are_row_errors_with_their_line(tmp_path: Path) -> None:
+    """A JSON line that does not parse keeps its place; the lines around it are rows."""
+    from vecml_async._ingest.chunks import RawChunk, RowError
+
+    path = tmp_path / "r.jsonl"
+    path.write_text('{"vector": [1]}\n{oops\n\n{"vector": [2]}\n')
+    items = _items(path)
+    assert [type(i).__name__ for i in items] == ["RawChunk", "RowError", "RawChunk"]
+    bad = items[1]
+    assert isinstance(bad, RowError) and (bad.index, bad.line) == (1, 2)
+    assert isinstance(items[2], RawChunk) and items[2].start == 2
+
+
+def test_a_file_fingerprint_changes_with_the_file(tmp_path: Path) -> None:
+    """Path, size, time and end blocks: a rewritten file is another input."""
+    import os
+
+    from vecml_async._ingest.fingerprint import file_fingerprint
+
+    path = tmp_path / "r.csv"
+    path.write_text("x\n1\n")
+    first = file_fingerprint(str(path), "csv")
+    assert file_fingerprint(str(path), "csv") == first
+    path.write_text("x\n2\n")
+    os.utime(path, ns=(first["mtime_ns"], first["mtime_ns"]))  # same size and time
+    changed = file_fingerprint(str(path), "csv")
+    assert changed["head"] != first["head"] and changed["size"] == first["size"]

@@ -1,12 +1,30 @@
-"""Progress reporting for ``ingest``: a user callback, or a tqdm or rich bar."""
+"""Progress reporting for ``ingest``: what a callback receives, or a tqdm or rich bar."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
-from vecml_async._sources import require
+from vecml_async._ingest.chunks import require
+
+
+@dataclass(frozen=True)
+class IngestProgress:
+    """What a ``progress=`` callback receives after each batch."""
+
+    rows_read: int
+    rows_sent: int
+    rows_failed: int
+    batches_sent: int
+    bytes_sent: int
+    elapsed: float
+    rows_expected: int | None
+
+
+#: Called after each batch; returning ``False`` (or an awaitable giving ``False``) stops.
+ProgressCallback = Callable[[IngestProgress], Any]
 
 
 def _tqdm_bar(total: int | None) -> tuple[Callable[[Any], None], Callable[[], None]]:
@@ -68,12 +86,8 @@ async def progress_callback(progress: Any, total: int | None) -> AsyncIterator[A
             progress = "tqdm"
     if progress == "rich":
         update, close = _rich_bar(total)
-    elif progress == "tqdm":
+    else:  # IngestOptions refused anything else
         update, close = _tqdm_bar(total)
-    else:
-        from vecml_async.errors import InvalidInputError
-
-        raise InvalidInputError("use a callable, True, 'tqdm' or 'rich'", field="progress")
     try:
         yield update
     finally:

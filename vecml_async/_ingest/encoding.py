@@ -13,19 +13,20 @@ from __future__ import annotations
 
 import math
 import re
+import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import accumulate
 from typing import TYPE_CHECKING, Any, Final, cast
 
 import orjson
 
+from vecml_async._body import NUMPY_OPTION
 from vecml_async.errors import InvalidInputError
 
 if TYPE_CHECKING:
     import numpy.typing as npt
 
-NUMPY_OPTION: Final = orjson.OPT_SERIALIZE_NUMPY
 # Bytes a JSON array of finite numbers may contain; anything else (null from NaN/inf,
 # true/false, quotes, braces) means a row is not a plain numeric vector.
 _NUMERIC_BYTES: Final = b"0123456789.-+eE,"
@@ -35,27 +36,6 @@ _NUMERIC_BYTES: Final = b"0123456789.-+eE,"
 _NON_STRING_VALUE: Final = re.compile(rb'":[^"]')
 #: Encoded bytes per row from which row ends are found with bytes.find instead of numpy.
 _LONG_ROW: Final = 1024
-
-
-@dataclass(frozen=True)
-class EncodedBody:
-    """A request body as byte pieces, and its exact length."""
-
-    # The pieces hold the key: kept out of repr (tracebacks rendered with locals show reprs).
-    pieces: tuple[bytes | memoryview, ...] = field(repr=False)
-    length: int
-
-    def to_bytes(self) -> bytes:
-        """The body as one buffer (joins the pieces; one copy)."""
-        if len(self.pieces) == 1 and isinstance(self.pieces[0], bytes):
-            return self.pieces[0]
-        return b"".join(self.pieces)
-
-
-def encode_request(api_key: str, fields: Mapping[str, Any]) -> EncodedBody:
-    """The JSON body ``{"user_api_key": ..., **fields}`` (numpy values accepted as they are)."""
-    body = orjson.dumps({"user_api_key": api_key, **fields}, option=NUMPY_OPTION)
-    return EncodedBody((body,), len(body))
 
 
 @dataclass(frozen=True)
@@ -142,6 +122,10 @@ class EncodedRows:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def digest(self, i: int) -> int:
+        """A checksum of row ``i``'s id and vector as encoded (a checkpoint keeps it)."""
+        return zlib.crc32(self.vec_col.row(i), zlib.crc32(self.id_col.row(i)))
 
     @property
     def nbytes(self) -> int:
@@ -391,86 +375,3 @@ def encode_matrix(block: npt.NDArray[Any]) -> Column:
             bounds.append(position + 2)
         return Column(out, bounds)
     return Column(out, _closing_bounds(out, 0x5D)[:-1])
-
-
-# ----------------------------------------------------------------------------- sparse vectors
-
-SPARSE_FORMATS: Final = ("pairs", "dict", "indices_values", "libsvm")
-
-
-def encode_sparse_row(
-    indices: Sequence[int], values: Sequence[float], *, sparse_format: str
-) -> bytes:
-    """One sparse vector in the chosen JSON form (indices 0-based, sorted by the caller)."""
-    if sparse_format == "pairs":
-        return orjson.dumps([[i, v] for i, v in zip(indices, values)])
-    if sparse_format == "dict":
-        return orjson.dumps({str(i): v for i, v in zip(indices, values)})
-    if sparse_format == "indices_values":
-        return orjson.dumps({"indices": list(indices), "values": list(values)})
-    if sparse_format == "libsvm":
-        return orjson.dumps(" ".join(f"{i}:{v!r}" for i, v in zip(indices, values)))
-    raise InvalidInputError(
-        f"unknown sparse format {sparse_format!r}; use one of {', '.join(SPARSE_FORMATS)}",
-        field="sparse_format",
-    )
-
-
-def _sparse_index(value: object) -> int:
-    """An integral index (``3`` or ``3.0``); ``0.5``, ``True`` and ``"3"`` are refused."""
-    if isinstance(value, (bool, str, bytes)):
-        raise TypeError(f"index {value!r} is not an integer")
-    number: int = int(value)  # type: ignore[call-overload]
-    if number != value:
-        raise ValueError(f"index {value!r} is not an integer")
-    return number
-
-
-def check_sparse_row(
-    indices: Sequence[int],
-    values: Sequence[float],
-    *,
-    dim: int | None,
-    index: int,
-    row_id: str | None,
-) -> tuple[list[int], list[float]]:
-    """Validate one sparse row; returns it sorted by index, as Python ints and floats."""
-    if len(indices) != len(values):
-        raise InvalidInputError(
-            f"{len(indices)} indices but {len(values)} values",
-            field="data",
-            index=index,
-            row_id=row_id,
-        )
-    try:
-        raw = [(_sparse_index(i), float(v)) for i, v in zip(indices, values)]
-    except (TypeError, ValueError) as err:
-        raise InvalidInputError(
-            f"sparse indices must be integers and values numbers ({err})",
-            field="data",
-            index=index,
-            row_id=row_id,
-        ) from None
-    pairs = sorted(raw)
-    seen = -1
-    for i, v in pairs:
-        if i < 0 or (dim is not None and i >= dim):
-            raise InvalidInputError(
-                f"sparse index {i} is outside 0..{(dim or 0) - 1}",
-                field="data",
-                index=index,
-                row_id=row_id,
-            )
-        if i == seen:
-            raise InvalidInputError(
-                f"sparse index {i} appears twice", field="data", index=index, row_id=row_id
-            )
-        if not math.isfinite(v):
-            raise InvalidInputError(
-                "vector contains NaN or infinity; JSON cannot carry them",
-                field="data",
-                index=index,
-                row_id=row_id,
-            )
-        seen = i
-    return [p[0] for p in pairs], [p[1] for p in pairs]

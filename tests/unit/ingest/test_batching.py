@@ -1,4 +1,5 @@
-"""The batcher: exact body sizes, order, every row in exactly one batch (property-based)."""
+"""The batcher: exact body sizes, order, every row in exactly one batch, every batch but the
+last full (property-based)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vecml_async._batching import Batch, Batcher, Envelope, OversizeRow, pack
-from vecml_async._encoding import (
+from vecml_async._ingest.batching import Batch, Batcher, Envelope, OversizeRow
+from vecml_async._ingest.encoding import (
     EncodedRows,
     check_matrix,
     encode_attributes,
@@ -34,6 +35,16 @@ attr_strategy = st.one_of(
         max_size=3,
     ),
 )
+
+
+def pack(
+    chunks: list[EncodedRows], envelope: Envelope, *, max_rows: int, max_bytes: int
+) -> list[Batch | OversizeRow]:
+    """Every batch of ``chunks`` (and rows that can never fit), in order."""
+    batcher = Batcher(envelope, max_rows=max_rows, max_bytes=max_bytes)
+    out: list[Batch | OversizeRow] = [item for chunk in chunks for item in batcher.add(chunk)]
+    last = batcher.flush()
+    return [*out, last] if last is not None else out
 
 
 def make_chunk(
@@ -116,6 +127,48 @@ def test_batches_respect_caps_keep_order_and_cover_every_row_once(
     assert seen_ids == all_ids == expected
 
 
+def _with_row(body: dict[str, Any], chunk: EncodedRows, i: int) -> dict[str, Any]:
+    """``body`` with row ``i`` of ``chunk`` appended (a body the batcher could have made)."""
+    grown = dict(body)
+    grown["string_ids"] = [*body["string_ids"], chunk.ids[i]]
+    grown["data"] = [*body["data"], orjson.loads(chunk.vec_col.row(i))]
+    # A chunk with attributes puts the attributes field in any body holding its rows.
+    row_attrs = orjson.loads(chunk.attr_col.row(i)) if chunk.attr_col is not None else {}
+    if "attributes" in body or chunk.attr_col is not None:
+        old = body.get("attributes", [{}] * len(body["data"]))
+        grown["attributes"] = [*old, row_attrs]
+    return grown
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(spec=chunk_lists(), max_rows=st.integers(1, 20), slack=st.integers(0, 400))
+def test_every_batch_but_the_last_is_full(
+    spec: list[tuple[list[str], Any, list[Any] | None]], max_rows: int, slack: int
+) -> None:
+    """A batch is cut only when the next row would not fit: adding it would exceed max_rows
+    or make a body over max_bytes (measured by writing that body again, independently)."""
+    chunks = build_chunks(spec)
+    max_bytes = ENVELOPE.fixed(True) + 40 + slack
+    rows = [(chunk, i) for chunk in chunks for i in range(len(chunk))]
+    items = pack(chunks, ENVELOPE, max_rows=max_rows, max_bytes=max_bytes)
+    position = 0
+    for n, item in enumerate(items):
+        if isinstance(item, OversizeRow):
+            position += 1
+            continue
+        position += item.rows
+        if n == len(items) - 1 or position == len(rows):
+            continue
+        if item.rows == max_rows:
+            continue
+        body = orjson.loads(item.body(ENVELOPE).to_bytes())
+        grown = orjson.dumps(_with_row(body, *rows[position]))
+        assert len(grown) > max_bytes, (
+            f"batch {n} has {item.rows} rows and {item.length} bytes; the next row fits "
+            f"({len(grown)} <= {max_bytes})"
+        )
+
+
 @settings(max_examples=60, deadline=None)
 @given(spec=chunk_lists())
 def test_bodies_decode_to_the_original_rows(
@@ -191,20 +244,6 @@ def test_attribute_free_rows_send_empty_objects_next_to_rows_with_attributes() -
     assert isinstance(batch, Batch)
     decoded = orjson.loads(batch.body(ENVELOPE).to_bytes())
     assert decoded["attributes"] == [{}, {"label": "1"}]
-
-
-def test_body_without_ids_lets_the_server_generate_them() -> None:
-    """include_ids=False leaves string_ids out of the body."""
-    chunk = make_chunk(0, [[1.0, 2.0]], ["x"], None)
-    (batch,) = pack([chunk], ENVELOPE, max_rows=10, max_bytes=10**6)
-    assert isinstance(batch, Batch)
-    decoded = orjson.loads(batch.body(ENVELOPE, include_ids=False).to_bytes())
-    assert decoded == {
-        "user_api_key": KEY,
-        "project_name": "proj",
-        "collection_name": "coll",
-        "data": [[1.0, 2.0]],
-    }
 
 
 def test_batcher_refuses_settings_that_cannot_work() -> None:

@@ -9,3 +9,5 @@ DEFAULT_MAX_BYTES = 1024 * 1024
 DEFAULT_MAX_ROWS = 20_000
 #: Requests in flight.
 DEFAULT_CONCURRENCY = 4
+#: Batches failing in a row after which an ingest stops.
+DEFAULT_MAX_CONSECUTIVE_FAILURES = 8
