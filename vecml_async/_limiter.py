@@ -6,13 +6,18 @@ sends, retries, job polls, ingest batches alike), then ``on_success()`` or
 as ``AsyncVecML(rate_limit=...)``; :mod:`vecml_async.budget` (Redis) and
 :mod:`vecml_async.ray` (a Ray actor) share one budget between many processes.
 
-:class:`RateLimiter` is the budget of one process. It runs the arithmetic of
-:mod:`vecml_async._budget_state`: GCRA slots one interval apart (so no one-second window
-holds more than R call starts, and there is no initial burst) and the adaptive rate (one
-decrease per burst of refusals, gradual recovery).
+:class:`RateLimiter` is the budget of one process, and this module is the only user of
+aiolimiter. Calls wait on aiolimiter leaky buckets of capacity one call, refilled every
+``1/R`` seconds: such a bucket never lets more than R calls start in any one-second window and
+has no initial burst (``AsyncLimiter(R, 1)`` would let about 2R through in the first second: a
+full bucket, then the refill), and after a stalled event loop it lets one call through, not a
+burst. The *ceiling* bucket runs at the configured rate; an *adaptive* bucket exists only
+while the server's ``Request limit reached`` answers hold the rate lower, with the arithmetic
+of :mod:`vecml_async._budget_state` (one decrease per burst of refusals, gradual recovery),
+and is replaced by a faster one as the rate recovers.
 
-The limiter waits with ``asyncio.sleep``: vecml_async runs on asyncio (it fails under trio
-with a clear error at the first call).
+aiolimiter is asyncio-only: vecml_async runs on asyncio (it fails under trio with a clear
+error at the first call).
 """
 
 from __future__ import annotations
@@ -24,7 +29,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol, runtime_checkable
 
-from vecml_async._budget_state import BudgetState, pushed, reserve
+from aiolimiter import AsyncLimiter
+
+from vecml_async._budget_state import REBUILD_FRACTION, BudgetState
 from vecml_async._config import RateLimitPolicy
 from vecml_async.errors import InvalidInputError
 
@@ -87,25 +94,31 @@ def require_asyncio() -> asyncio.AbstractEventLoop:
         return asyncio.get_running_loop()
     except RuntimeError:
         raise RuntimeError(
-            "vecml_async runs on asyncio (its rate limiter sleeps with asyncio) and found "
+            "vecml_async runs on asyncio (its limiter, aiolimiter, is asyncio-only) and found "
             "no running asyncio event loop"
         ) from None
+
+
+def _bucket(rate: float) -> AsyncLimiter:
+    """A leaky bucket of one call, refilled every ``1 / rate`` seconds."""
+    return AsyncLimiter(1, 1.0 / rate)
 
 
 class RateLimiter:
     """The budget one client shares between all its tasks, in this process only.
 
-    Slots are spaced on the event loop's clock (``loop.time()``); the adaptive state follows
-    ``time.monotonic()``. One waiter at a time holds the next slot (the others queue in
-    order), and a call that wakes late because the loop was busy pushes the next slot one
-    interval past its real start: a stalled loop never releases a burst of calls.
+    Every call waits on the ceiling bucket (when there is a ceiling) and, while the server's
+    refusals hold the rate lower, on the adaptive bucket too; the adaptive state follows
+    ``time.monotonic()``.
     """
 
     def __init__(self, policy: RateLimitPolicy) -> None:
         self._policy = policy
         self._state = BudgetState.for_policy(policy)
-        self._tat = 0.0  # GCRA state, on the loop's clock
-        self._turn = asyncio.Lock()
+        ceiling = policy.calls_per_second
+        self._ceiling_bucket = _bucket(ceiling) if ceiling is not None else None
+        self._adaptive_bucket: AsyncLimiter | None = None
+        self._bucket_rate = 0.0
         self.rate_limited_count = 0
 
     def __repr__(self) -> str:
@@ -122,21 +135,20 @@ class RateLimiter:
 
     async def acquire(self) -> None:
         """Wait until one more call may start."""
-        loop = require_asyncio()
+        require_asyncio()
         self._recover()
-        rate = self._state.allowed
-        if rate is not None:
-            async with self._turn:
-                self._tat, wait = reserve(self._tat, loop.time(), rate)
-                if wait > 0:
-                    await asyncio.sleep(wait)
-                self._tat = pushed(self._tat, loop.time(), rate)
+        adaptive = self._adaptive_bucket
+        if adaptive is not None:
+            await adaptive.acquire()
+        if self._ceiling_bucket is not None:
+            await self._ceiling_bucket.acquire()
         self._state.count_call(time.monotonic())
 
     def on_rate_limited(self) -> None:
         """The server refused a call as over its limit: lower the rate."""
         self.rate_limited_count += 1
         if self._state.refused(self._policy, time.monotonic()):
+            self._follow_rate()
             logger.info("rate limit answer: client rate lowered to %.2f calls/s", self._state.rate)
 
     def on_success(self) -> None:
@@ -144,8 +156,22 @@ class RateLimiter:
         self._recover()
 
     def _recover(self) -> None:
-        if self._state.recover(self._policy, time.monotonic()) and self._state.rate is None:
-            logger.info("client rate recovered")
+        if self._state.recover(self._policy, time.monotonic()):
+            self._follow_rate()
+            if self._state.rate is None:
+                logger.info("client rate recovered")
+
+    def _follow_rate(self) -> None:
+        """Make the adaptive bucket match the adaptive rate: dropped once recovered, replaced
+        when the rate moved by more than :data:`REBUILD_FRACTION`."""
+        rate = self._state.rate
+        if rate is None:
+            self._adaptive_bucket = None
+            return
+        bucket = self._adaptive_bucket
+        if bucket is None or abs(rate - self._bucket_rate) > self._bucket_rate * REBUILD_FRACTION:
+            self._adaptive_bucket = _bucket(rate)
+            self._bucket_rate = rate
 
 
 def budget_from_option(value: float | RateLimitPolicy | Budget | None) -> Budget:
