@@ -251,11 +251,15 @@ class IngestError(VecMLError):
 
 def _ingest_summary(report: IngestReport) -> str:
     first = report.failures[0].error if report.failures else "unknown error"
-    return (
+    text = (
         f"ingest into {report.project_name}/{report.collection_name}: "
         f"{report.failed_row_count} of {report.rows_total} rows failed in "
-        f"{len(report.failures)} batch(es); first error: {first}"
+        f"{len(report.failures)} batch(es)"
     )
+    if report.stopped_at is not None:
+        unread = "an unknown number of" if report.rows_unread is None else report.rows_unread
+        text += f"; reading stopped at row {report.stopped_at}, {unread} rows unread"
+    return f"{text}; first error: {first}"
 
 
 class InvalidInputError(VecMLError, ValueError):

@@ -446,7 +446,9 @@ def test_checkpoint_hint_only_when_it_would_help(
     result = run("ingest", str(data), "-p", "p", "-c", "c", "--id-column", "id",
                  "--max-rows", "3", "--concurrency", "1")  # fmt: skip
     assert result.exit_code == ExitCode.INCOMPLETE
-    assert "add --checkpoint FILE to resume" in one_error_line(result)
+    assert "add --checkpoint FILE so a re-run sends only what did not land" in (
+        one_error_line(result)
+    )
 
 
 def test_progress_goes_to_stderr_only(api: respx.MockRouter, tmp_path: Path) -> None:
@@ -459,3 +461,24 @@ def test_progress_goes_to_stderr_only(api: respx.MockRouter, tmp_path: Path) -> 
     assert result.exit_code == 0, result.output
     assert "ingest:" not in result.stdout and "10 of 10 rows sent" in result.stdout
     assert any(line.startswith("ingest: 10 rows sent (") for line in result.stderr.splitlines())
+
+
+def test_ingest_that_stops_early_says_where_reading_stopped(
+    api: respx.MockRouter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refusal that stops the ingest before the file is read to its end: the error line
+    says at which row reading stopped, and --json reports rows_unread and stopped_at."""
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "d.csv"
+    data.write_text("id,x\n" + "".join(f"r{i},{i}\n" for i in range(60_000)))
+    api.post("/add_data_batch").respond(
+        400, json={"success": False, "error_message": "Collection c not found"}
+    )
+    args = ("ingest", str(data), "-p", "p", "-c", "c", "--id-column", "id")
+    result = run(*args, "--max-rows", "100", "--concurrency", "1")
+    assert result.exit_code == ExitCode.INCOMPLETE
+    assert "reading stopped at row" in one_error_line(result)
+    as_json = run(*args, "--max-rows", "100", "--concurrency", "1", "--json")
+    report = json.loads(as_json.stdout)
+    assert report["stopped_at"] is not None and report["stopped_at"] < 60_000
+    assert report["rows_unread"] is None or report["rows_unread"] > 0

@@ -361,3 +361,17 @@ def test_ingest_error_pickles_with_its_report():
     assert str(clone) == str(err)
     assert clone.report.failed_ids == ["a", "b"]
     assert clone.report.rows_total == 3
+
+
+@pytest.mark.parametrize(("unread", "said"), [(40, "40 rows unread"), (None, "an unknown number")])
+def test_ingest_error_names_the_unread_rows(unread, said):
+    """An ingest that stopped early says where reading stopped and how many rows are unread,
+    so the message accounts for the whole input, not only the failed batches."""
+    from vecml_async._ingest.report import BatchFailure, IngestReport
+
+    report = IngestReport("p", "c", rows_total=100, rows_sent=50, rows_unread=unread)
+    report.stopped_at = 60
+    report.failures.append(BatchFailure("send", 5, ["a"] * 10, 50, "boom"))
+    text = str(IngestError(report))
+    assert "reading stopped at row 60" in text and said in text
+    assert "first error: boom" in text

@@ -185,13 +185,18 @@ def _finish(
     if ids_path is not None:
         detail = report.failures[0].error if report.failures else report.stopped
         message = f"{report.failed_row_count:,} rows not sent ({detail}); ids in {ids_path}"
-        if report.stopped:
-            message += f"; stopped after reading {report.rows_total:,} rows"
+        if report.stopped_at is not None:
+            unread = (
+                "rows unread"
+                if report.rows_unread is None
+                else (f"{report.rows_unread:,} rows unread")
+            )
+            message += f"; reading stopped at row {report.stopped_at:,} ({unread})"
         if checkpoint:
             message += "; re-run the same command to send the rest"
         elif report.rows_sent:
             # Only then does a checkpoint help: a re-run would skip what landed.
-            message += "; add --checkpoint FILE to resume without sending the rest again"
+            message += "; add --checkpoint FILE so a re-run sends only what did not land"
         say_error(message)
         raise typer.Exit(ExitCode.INCOMPLETE)
 
@@ -205,6 +210,8 @@ def _report_dict(report: IngestReport, failed_ids_path: Path | None) -> dict[str
         "rows_sent": report.rows_sent,
         "rows_skipped": report.rows_skipped,
         "rows_failed": report.failed_row_count,
+        "rows_unread": report.rows_unread,
+        "stopped_at": report.stopped_at,
         "batches_sent": report.batches_sent,
         "bytes_sent": report.bytes_sent,
         "elapsed": round(report.elapsed, 3),
