@@ -1,13 +1,16 @@
 """Fixtures of the scale-out suites: a real redis-server on a free loopback port.
 
 ``redis_url`` starts ``redis-server`` once per session (no persistence, loopback only),
-waits until it answers PING and stops it at the end. Without the ``redis-server`` program
-(CI installs it; see ``.ci/run``) or redis-py the tests that need it are skipped.
+waits until it answers PING and stops it at the end. When the program is missing and the
+tests run as root on a Debian-like machine, it is installed with apt-get first (what
+``.ci/run`` also does), so the README's test command runs these tests on a fresh machine;
+elsewhere, without ``redis-server`` or redis-py, the tests that need it are skipped.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import socket
 import subprocess
@@ -35,10 +38,22 @@ def _answers_ping(port: int) -> bool:
         return False
 
 
+def _install_redis_server() -> str | None:
+    """Install Debian's redis-server when allowed here (root, apt-get); its path, or None."""
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        return None
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for argv in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "redis-server"]):
+        done = subprocess.run(argv, env=env, capture_output=True, timeout=600, check=False)
+        if done.returncode != 0:
+            return None
+    return shutil.which("redis-server")
+
+
 @contextlib.contextmanager
 def redis_server() -> Iterator[str]:
     """Run a private redis-server; yields its URL."""
-    program = shutil.which("redis-server")
+    program = shutil.which("redis-server") or _install_redis_server()
     if program is None:
         pytest.skip("redis-server is not installed (apt-get install redis-server; CI has it)")
     pytest.importorskip("redis", reason="redis-py is not installed (the [redis] extra)")
