@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -35,7 +36,7 @@ from vecml_async.emulator.server import (
     bind_loopback,
     uvicorn_config,
 )
-from vecml_async.emulator.settings import EmulatorSettings
+from vecml_async.emulator.settings import SPARSE_FORMATS, EmulatorSettings
 
 __all__ = [
     "API_KEYS_ENV",
@@ -70,6 +71,11 @@ def _schedule(text: str) -> dict[int, str]:
             raise argparse.ArgumentTypeError(f"bad schedule entry {item!r} (use N=KIND)")
         out[int(number)] = kind.strip()
     return out
+
+
+def _names(text: str) -> tuple[str, ...]:
+    """``"a, b"`` -> ``("a", "b")`` (a comma-separated list of choices)."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
 def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
@@ -108,6 +114,19 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         help="rate-limit answer as plain text (like the cloud) or in the JSON error envelope",
     )
     p.add_argument(
+        "--rate-limit-status",
+        type=int,
+        default=400,
+        metavar="STATUS",
+        help="HTTP status of the rate-limit answer (default 400, as documented)",
+    )
+    p.add_argument(
+        "--rate-limit-retry-after",
+        type=float,
+        metavar="SECONDS",
+        help="send Retry-After with the rate-limit answer (default: no header)",
+    )
+    p.add_argument(
         "--max-body-bytes",
         type=int,
         default=200_000_000,
@@ -117,9 +136,9 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p.add_argument(
         "--oversize-status",
         type=int,
-        choices=(413, 400),
         default=413,
-        help="HTTP status of an over-cap body",
+        metavar="STATUS",
+        help="HTTP status of an over-cap body (default 413; 400 is the other usual one)",
     )
     p.add_argument(
         "--error-status",
@@ -129,9 +148,53 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--duplicate-ids",
-        choices=("overwrite", "reject"),
+        choices=("overwrite", "reject", "ignore"),
         default="overwrite",
-        help="a row whose id exists replaces it, or the whole batch is refused",
+        help="a row whose id exists replaces it, refuses the whole batch, or is dropped",
+    )
+    p.add_argument(
+        "--duplicate-ids-in-batch",
+        choices=("overwrite", "reject", "ignore"),
+        help="the same for an id repeated within a batch (default: as --duplicate-ids)",
+    )
+    p.add_argument(
+        "--attribute-types",
+        type=_names,
+        default=("string",),
+        metavar="TYPES",
+        help="attribute values accepted, among string,number,boolean (default string)",
+    )
+    p.add_argument(
+        "--sparse-formats",
+        type=_names,
+        default=SPARSE_FORMATS,
+        metavar="FORMS",
+        help=f"sparse vector forms accepted (default {','.join(SPARSE_FORMATS)})",
+    )
+    p.add_argument(
+        "--sparse-index-base",
+        type=int,
+        choices=(0, 1),
+        default=0,
+        help="index of a sparse vector's first dimension (default 0)",
+    )
+    p.add_argument(
+        "--categorical-features-field",
+        choices=("both", "categorical_features", "train_categorical_features", "neither"),
+        default="both",
+        help="training field(s) naming categorical features (default both)",
+    )
+    p.add_argument(
+        "--model-infos-shape",
+        choices=("list", "dict"),
+        default="list",
+        help="model listing entries as positional lists (documented) or objects",
+    )
+    p.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="behave like a probed server: a profile from 'vecml-async probe --json' "
+        "(options given here still apply)",
     )
     p.add_argument(
         "--allow-auto-training-mode",
@@ -273,14 +336,22 @@ def settings_from_args(
         extra["name_pattern"] = args.name_pattern
     if args.data_dir is not None:
         extra["data_dir"] = args.data_dir
-    return EmulatorSettings(
+    settings = EmulatorSettings(
         rate_limit=args.rate_limit,
         rate_limit_burst=args.rate_limit_burst,
         rate_limit_body=args.rate_limit_body,
+        rate_limit_status=args.rate_limit_status,
+        rate_limit_retry_after=args.rate_limit_retry_after,
         max_body_bytes=args.max_body_bytes,
         oversize_status=args.oversize_status,
         error_status=args.error_status,
         duplicate_ids=args.duplicate_ids,
+        duplicate_ids_in_batch=args.duplicate_ids_in_batch,
+        attribute_types=args.attribute_types,
+        sparse_formats=args.sparse_formats,
+        sparse_index_base=args.sparse_index_base,
+        categorical_features_field=args.categorical_features_field,
+        model_infos_shape=args.model_infos_shape,
         allow_auto_training_mode=args.allow_auto_training_mode,
         allow_missing_has_field_names=args.allow_missing_has_field_names,
         observed_endpoints=not args.no_observed_endpoints,
@@ -295,6 +366,25 @@ def settings_from_args(
         max_header_bytes=args.max_header_bytes,
         **extra,
     )
+    return _with_profile(settings, args.profile) if args.profile else settings
+
+
+def _with_profile(settings: EmulatorSettings, path: str) -> EmulatorSettings:
+    """``settings`` where the profile at ``path`` determines what was left at its default
+    (an option given on the command line wins over the profile)."""
+    try:
+        profiled = EmulatorSettings.from_profile(path)
+    except OSError as err:
+        raise ValueError(f"cannot read the profile {path}: {err.strerror or err}") from None
+    defaults = EmulatorSettings()
+    changes = {
+        f.name: getattr(profiled, f.name)
+        for f in dataclasses.fields(EmulatorSettings)
+        if f.init
+        and getattr(profiled, f.name) != getattr(defaults, f.name)
+        and getattr(settings, f.name) == getattr(defaults, f.name)
+    }
+    return dataclasses.replace(settings, **changes)
 
 
 def settings_to_argv(settings: EmulatorSettings) -> list[str]:
@@ -303,10 +393,16 @@ def settings_to_argv(settings: EmulatorSettings) -> list[str]:
     s, f = settings, settings.faults
     argv = [
         f"--rate-limit-body={s.rate_limit_body}",
+        f"--rate-limit-status={s.rate_limit_status}",
         f"--max-body-bytes={s.max_body_bytes}",
         f"--oversize-status={s.oversize_status}",
         f"--error-status={s.error_status}",
         f"--duplicate-ids={s.duplicate_ids}",
+        f"--attribute-types={','.join(s.attribute_types)}",
+        f"--sparse-formats={','.join(s.sparse_formats)}",
+        f"--sparse-index-base={s.sparse_index_base}",
+        f"--categorical-features-field={s.categorical_features_field}",
+        f"--model-infos-shape={s.model_infos_shape}",
         f"--upload-delay={s.upload_delay!r}",
         f"--training-delay={s.training_delay!r}",
         f"--name-pattern={s.name_pattern}",
@@ -325,6 +421,10 @@ def settings_to_argv(settings: EmulatorSettings) -> list[str]:
         argv.append(f"--rate-limit={s.rate_limit!r}")
     if s.rate_limit_burst is not None:
         argv.append(f"--rate-limit-burst={s.rate_limit_burst}")
+    if s.rate_limit_retry_after is not None:
+        argv.append(f"--rate-limit-retry-after={s.rate_limit_retry_after!r}")
+    if s.duplicate_ids_in_batch is not None:
+        argv.append(f"--duplicate-ids-in-batch={s.duplicate_ids_in_batch}")
     if s.allow_auto_training_mode:
         argv.append("--allow-auto-training-mode")
     if s.allow_missing_has_field_names:
