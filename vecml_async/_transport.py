@@ -136,9 +136,11 @@ class Transport:
         timeout: float | httpx.Timeout | EllipsisType | None = ...,
         retry: RetryPolicy | EllipsisType = ...,
         limiter: Budget | EllipsisType = ...,
+        hooks: Hooks | EllipsisType = ...,
     ) -> Transport:
         """A transport sharing this one's connection pool, connection slots and hooks, with
-        the options given replaced (for ``with_options``). Closing it closes nothing."""
+        the options given replaced (for ``with_options``, and the probe's own hooks). Closing
+        it closes nothing."""
         clone = copy.copy(self)
         clone._owns_client = False
         clone._log_guard = None  # the original's guard covers the shared key
@@ -148,7 +150,14 @@ class Transport:
             clone.retry = retry
         if not isinstance(limiter, EllipsisType):
             clone.limiter = limiter
+        if not isinstance(hooks, EllipsisType):
+            clone._hooks = hooks
         return clone
+
+    @property
+    def hooks(self) -> Hooks:
+        """The hooks every attempt of this transport runs."""
+        return self._hooks
 
     async def aclose(self) -> None:
         """Close the connection pool, unless it was passed in by the caller (or shared)."""

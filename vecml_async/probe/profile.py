@@ -29,6 +29,7 @@ __all__ = [
     "Evidence",
     "NameKind",
     "NameRules",
+    "Outcome",
     "ProbeAnswer",
     "ServerProfile",
     "SparseEncoding",
