@@ -13,6 +13,8 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from vecml_async._adapt import Adaptation
 from vecml_async._client_automl import AutoMLEndpoints, FileInput, csv_header
 from vecml_async._client_core import CallOptions, build_request, parse_answer
@@ -67,13 +69,14 @@ def _read_profile(
         return None
     try:
         return load_profile(value)
-    except (ValueError, TypeError) as err:
-        first = str(err).strip().splitlines()
+    except ValidationError as err:
+        first = err.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(part) for part in first["loc"]) or "the profile"
         raise InvalidInputError(
-            f"not a server profile: {first[0] if first else type(err).__name__}"
-            + (f" ({first[-1].strip()})" if len(first) > 1 else ""),
-            field="profile",
+            f"not a server profile: {where}: {first['msg']}", field="profile"
         ) from None
+    except (ValueError, TypeError) as err:
+        raise InvalidInputError(f"not a server profile: {err}", field="profile") from None
     except OSError as err:
         raise InvalidInputError(
             f"cannot read the profile {value}: {err.strerror or err}", field="profile"

@@ -125,9 +125,9 @@ class ErrorAnswer(_Model):
 
     def pattern(self) -> re.Pattern[str] | None:
         """A case-insensitive pattern that matches this message with any names in it, or
-        ``None`` when the message is too generic to tell errors apart (under 8 letters)."""
+        ``None`` when the message is too generic to tell errors apart (under 6 letters)."""
         text = self.message.strip()
-        if sum(ch.isalpha() for ch in re.sub(r"\{\w+\}", "", text)) < 8:
+        if sum(ch.isalpha() for ch in re.sub(r"\{\w+\}", "", text)) < 6:
             return None
         parts = re.split(r"\{(?:project|collection|model|job)\}", text)
         return re.compile(".+?".join(re.escape(part) for part in parts), re.IGNORECASE)
