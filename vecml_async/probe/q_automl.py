@@ -166,7 +166,7 @@ async def _ask_categorical(run: ProbeRun, last: dict[str, Reply], counted: Reply
         if _trained(last, label):
             sent = f"a prediction by the {label} model over rows without the category"
             found[label] = await _predict(run, model, s.attrs, sent)
-    evidence = [counted, *found.values()]
+    evidence = [*found.values(), counted]
     if len(found) < 2 or not all(r.ok or r.refused for r in found.values()):
         run.findings.unknown(
             question, title, "a model did not train, or a prediction got no answer", evidence

@@ -201,7 +201,7 @@ def conclude_attributes(run: ProbeRun) -> None:
         return
     verdicts = {k: accepted(run, f"attr:{k}") for k in ("number", "boolean")}
     strings = accepted(run, "main")
-    evidence = _evidence(run, "main", "attr:number", "attr:boolean")
+    evidence = _evidence(run, "attr:number", "attr:boolean", "main")
     if strings is None or None in verdicts.values():
         run.findings.unknown("attribute_types", title, "some batches got no answer", evidence)
         return

@@ -112,6 +112,8 @@ class Findings:
     ) -> None:
         """Record one answer; ``profile_fields`` are set only when it is ``determined``."""
         kept = tuple(e.evidence if isinstance(e, Reply) else e for e in evidence)
+        if not determined and any(e.outcome == "not_sent" for e in kept):
+            answer += " (some requests were not sent: the probe's bound on calls was reached)"
         self.answers.append(
             ProbeAnswer(
                 question=question, title=title, answer=answer, determined=determined, evidence=kept

@@ -110,7 +110,8 @@ async def probe(
         training_timeout: seconds to wait for the probe's two small trainings.
         size_precision: bytes to which the size search narrows the cap when it is not one of
             the two readings of 200MB.
-        progress: called with the name of each step as it starts (for a status line).
+        progress: called with the name of each step as it starts (for a status line), and
+            at the very end with ``"cleaned up"`` or ``"left behind: <projects>"``.
 
     Returns:
         The :class:`ServerProfile`: every answer with its evidence, ``None`` fields where
@@ -148,6 +149,7 @@ async def probe(
         with anyio.CancelScope(shield=True), anyio.move_on_after(CLEANUP_SECONDS):
             say("cleanup")
             await _cleanup(run)
+        say("left behind: " + ", ".join(run.projects) if run.projects else "cleaned up")
     return _profile(client, run, started)
 
 

@@ -1,0 +1,96 @@
+"""The probe's bounds: calls, time, the client's limiter and hooks, the scratch project."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from vecml_async import AsyncVecML, InvalidInputError, RateLimitPolicy, RequestEvent
+from vecml_async.emulator import serve
+from vecml_async.probe import DEFAULT_MAX_CALLS, QUESTIONS, probe
+
+pytestmark = pytest.mark.integration
+
+
+async def test_the_default_probe_stays_under_its_bounds(probe_emulator: Any) -> None:
+    """At most 60 calls (the emulator's count, which is the profile's), under a minute, every
+    question answered, the scratch project gone."""
+    probed = await probe_emulator({}, client_options={"rate_limit": 20})
+    profile = probed.profile
+    assert probed.requests() == profile.calls
+    assert profile.calls is not None and profile.calls <= DEFAULT_MAX_CALLS
+    assert profile.elapsed is not None and profile.elapsed < 60
+    undetermined = {a.question for a in profile.answers if not a.determined}
+    assert undetermined == {"rate_limit", "calls_per_second", "max_body_bytes"}  # opt-in
+    assert probed.projects() == {}
+    assert probed.emulator.max_requests_in_window(1.0, probed.key) <= 21  # the client's 20/s
+
+
+async def test_every_call_goes_through_the_clients_limiter_and_hooks() -> None:
+    """The client's own hooks see every probe request; its limiter spaces them."""
+    seen: list[RequestEvent] = []
+    async with serve() as url:
+        async with AsyncVecML(
+            "vml_probe_hooks_key",
+            base_url=url,
+            rate_limit=RateLimitPolicy(10, adaptive=False),
+            on_request=seen.append,
+        ) as client:
+            profile = await probe(client, questions=("errors",))
+    assert len(seen) == profile.calls
+    starts = [e for e in seen if e.attempt == 1]
+    assert {e.endpoint for e in starts} >= {"create_project", "init", "delete_project"}
+
+
+async def test_a_tight_bound_stops_the_questions_not_the_cleanup(probe_emulator: Any) -> None:
+    """max_calls=20: the questions past it are not determined, nothing is sent past the
+    bound, and the cleanup still runs (its reserve is inside the bound)."""
+    probed = await probe_emulator({}, max_calls=20)
+    assert probed.requests() == probed.profile.calls
+    assert probed.profile.calls is not None and probed.profile.calls <= 20
+    assert probed.projects() == {}
+    assert any("bound" in a.answer for a in probed.profile.answers if not a.determined)
+
+
+async def test_the_opt_in_probes_add_their_own_bounded_calls(probe_emulator: Any) -> None:
+    """The ramp stops at the first refusal; the size search sends a few bodies."""
+    probed = await probe_emulator({"rate_limit": 5}, rate=True, size=True, questions=())
+    rejections = probed.emulator.stats()["rejections"]  # a body too large has no tenant
+    assert rejections["rate_limited"] == 1  # stopped at the first refusal
+    assert rejections["too_large"] == 1  # 200,000,001 bytes; 200,000,000 passed
+    assert probed.profile.max_body_bytes == 200_000_000
+    assert probed.profile.calls is not None and probed.profile.calls < 40
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"questions": ("errors", "everything")}, "questions"),
+        ({"max_calls": 5}, "max_calls"),
+        ({"max_rate": 1}, "max_rate"),
+    ],
+)
+async def test_bad_options_are_refused_before_anything_is_sent(
+    options: dict[str, Any], field: str
+) -> None:
+    """An unknown question or a bound too small is an InvalidInputError; nothing is sent."""
+    seen: list[RequestEvent] = []
+    async with AsyncVecML("k", base_url="http://127.0.0.1:9/api", on_request=seen.append) as c:
+        with pytest.raises(InvalidInputError) as info:
+            await probe(c, **options)
+    assert info.value.field == field
+    assert seen == []
+
+
+def test_the_questions_are_listed() -> None:
+    """The names ``questions=`` takes."""
+    assert QUESTIONS == (
+        "errors",
+        "uploads",
+        "training",
+        "names",
+        "attributes",
+        "duplicates",
+        "sparse",
+    )
