@@ -65,6 +65,8 @@ CLEANUP_SECONDS: Final = 60.0
 QUESTIONS: Final = ("errors", "uploads", "training", "names", "attributes", "duplicates", "sparse")
 
 Progress = Callable[[str], object]
+#: The answer of an opt-in question that was not asked.
+NOT_PROBED: Final = "not probed (opt in with %s, or rate=True / size=True)"
 
 
 def _selected(questions: Iterable[str] | None) -> frozenset[str]:
@@ -242,13 +244,15 @@ async def _conclude(
         if answers:
             rate_limit_answer(run, answers[0], "met during the probe", [])
         else:
-            run.findings.unknown("rate_limit", "The rate-limit answer", "not probed (rate=True)")
+            run.findings.unknown("rate_limit", "The rate-limit answer", NOT_PROBED % "--rate")
         run.findings.unknown(
-            "calls_per_second", "Calls per second before the rate-limit answer", "not probed"
+            "calls_per_second",
+            "Calls per second before the rate-limit answer",
+            NOT_PROBED % "--rate",
         )
     if not size:
         run.findings.unknown(
-            "max_body_bytes", "Largest request body accepted", "not probed (size=True)"
+            "max_body_bytes", "Largest request body accepted", NOT_PROBED % "--size"
         )
 
 
