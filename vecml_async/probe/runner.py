@@ -66,7 +66,7 @@ QUESTIONS: Final = ("errors", "uploads", "training", "names", "attributes", "dup
 
 Progress = Callable[[str], object]
 #: The answer of an opt-in question that was not asked.
-NOT_PROBED: Final = "not probed (opt in with %s, or rate=True / size=True)"
+NOT_PROBED: Final = "not probed (opt in: %s)"
 
 
 def _selected(questions: Iterable[str] | None) -> frozenset[str]:
@@ -244,15 +244,17 @@ async def _conclude(
         if answers:
             rate_limit_answer(run, answers[0], "met during the probe", [])
         else:
-            run.findings.unknown("rate_limit", "The rate-limit answer", NOT_PROBED % "--rate")
+            run.findings.unknown(
+                "rate_limit", "The rate-limit answer", NOT_PROBED % "--rate, rate=True"
+            )
         run.findings.unknown(
             "calls_per_second",
             "Calls per second before the rate-limit answer",
-            NOT_PROBED % "--rate",
+            NOT_PROBED % "--rate, rate=True",
         )
     if not size:
         run.findings.unknown(
-            "max_body_bytes", "Largest request body accepted", NOT_PROBED % "--size"
+            "max_body_bytes", "Largest request body accepted", NOT_PROBED % "--size, size=True"
         )
 
 
