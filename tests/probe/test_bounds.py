@@ -30,14 +30,16 @@ async def test_the_default_probe_stays_under_its_bounds(probe_emulator: Any) -> 
 async def test_every_call_goes_through_the_clients_limiter_and_hooks() -> None:
     """The client's own hooks see every probe request; its limiter spaces them."""
     seen: list[RequestEvent] = []
-    async with serve() as url:
-        async with AsyncVecML(
+    async with (
+        serve() as url,
+        AsyncVecML(
             "vml_probe_hooks_key",
             base_url=url,
             rate_limit=RateLimitPolicy(10, adaptive=False),
             on_request=seen.append,
-        ) as client:
-            profile = await probe(client, questions=("errors",))
+        ) as client,
+    ):
+        profile = await probe(client, questions=("errors",))
     assert len(seen) == profile.calls
     starts = [e for e in seen if e.attempt == 1]
     assert {e.endpoint for e in starts} >= {"create_project", "init", "delete_project"}
