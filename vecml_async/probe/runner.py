@@ -15,7 +15,7 @@ import logging
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 import anyio
 
@@ -44,10 +44,7 @@ from vecml_async.probe.run import (
     Scratch,
     status_of,
 )
-from vecml_async.probe.session import ProbeSession, Reply
-
-if TYPE_CHECKING:
-    from vecml_async._client import AsyncVecML
+from vecml_async.probe.session import ProbeClient, ProbeSession, Reply
 
 __all__ = ["DEFAULT_MAX_CALLS", "QUESTIONS", "probe"]
 
@@ -84,7 +81,7 @@ def _selected(questions: Iterable[str] | None) -> frozenset[str]:
 
 
 async def probe(
-    client: AsyncVecML,
+    client: ProbeClient,
     *,
     rate: bool = False,
     size: bool = False,
@@ -289,7 +286,7 @@ def _public_url(url: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-def _profile(client: AsyncVecML, run: ProbeRun, started: float) -> ServerProfile:
+def _profile(client: ProbeClient, run: ProbeRun, started: float) -> ServerProfile:
     now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     profile = ServerProfile(
         base_url=_public_url(client.base_url),

@@ -17,7 +17,7 @@ import contextvars
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 
 import orjson
 
@@ -25,19 +25,26 @@ from vecml_async._body import EncodedBody
 from vecml_async._config import RetryPolicy
 from vecml_async._hooks import Hooks, RequestEvent, ResponseEvent
 from vecml_async._limiter import Budget
+from vecml_async._redact import Secret
 from vecml_async._transport import Transport
 from vecml_async.errors import APIError, TransportError, VecMLError
 from vecml_async.probe.profile import EXCERPT_LIMIT, Evidence, Outcome
 
-if TYPE_CHECKING:
-    from vecml_async._client import AsyncVecML
-
-__all__ = ["PROBE_RETRY", "ProbeSession", "ProbeStopped", "Reply"]
+__all__ = ["PROBE_RETRY", "ProbeClient", "ProbeSession", "ProbeStopped", "Reply"]
 
 #: One retry of a real failure; rate-limit answers are waited out for at most 20 s.
 PROBE_RETRY: Final = RetryPolicy(max_retries=1, rate_limit_deadline=20.0)
 #: Headers kept as evidence (plus any whose name mentions a rate limit).
 _KEPT_HEADERS: Final = ("content-type", "retry-after")
+
+
+class ProbeClient(Protocol):
+    """What the probe uses of a client (an :class:`~vecml_async.AsyncVecML`)."""
+
+    base_url: str
+    _key: Secret
+
+    def _open_transport(self) -> Transport: ...
 
 
 class ProbeStopped(VecMLError):
@@ -103,7 +110,7 @@ def _kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
 class ProbeSession:
     """Sends the probe's requests (see the module docstring)."""
 
-    client: AsyncVecML
+    client: ProbeClient
     max_calls: int
     reserve: int
     spent: int = 0
