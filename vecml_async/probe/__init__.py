@@ -9,6 +9,9 @@
 
 The probe works in a project of its own, ``vecml-async-probe-<8 hex digits>``, and deletes
 it when done, interrupted or not. ``vecml-async probe`` runs it from a shell.
+
+``vecml_async.probe`` (the package's attribute) is the :func:`probe` function itself; take
+this package's other names with ``from vecml_async.probe import ServerProfile, ...``.
 """
 
 from vecml_async.probe.profile import (
