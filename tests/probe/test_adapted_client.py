@@ -19,7 +19,7 @@ KEY = "vml_probe_adapted_key"
 async def test_the_probed_ceiling_keeps_a_client_under_the_servers_limit(
     probe_emulator: Any,
 ) -> None:
-    """Probed at 5 calls/s, a client paces itself under it: 25 calls, no refusal; the same
+    """Probed at 5 calls/s, a client paces itself under it: 15 calls, no refusal; the same
     client at its default ceiling (10/s) is refused."""
     settings = {"rate_limit": 5}
     probed = await probe_emulator(settings, rate=True, questions=())
@@ -30,7 +30,7 @@ async def test_the_probed_ceiling_keeps_a_client_under_the_servers_limit(
             await anyio.sleep(1.0)  # a full bucket, as a server that was idle
             options: dict[str, Any] = {"retry": RetryPolicy(rate_limit_deadline=60)}
             async with AsyncVecML(KEY, base_url=url, profile=profile, **options) as client:
-                for _ in range(25):
+                for _ in range(15):
                     await client.delete_project("absent", missing_ok=True)
         rejections = emulator.stats(KEY)["rejections"]["rate_limited"]
         assert (rejections > 0) is refused, rejections

@@ -80,7 +80,7 @@ CELLS = [
     ),
     # The settings added for profiles, one question each.
     pytest.param(
-        {"rate_limit": 8, "rate_limit_status": 429, "rate_limit_retry_after": 1},
+        {"rate_limit": 3, "rate_limit_status": 429, "rate_limit_retry_after": 1},
         RATE,
         {"rate_limit_status": 429, "rate_limit_body": "text", "rate_limit_retry_after": 1.0},
         id="rate-429-retry-after",

@@ -74,17 +74,27 @@ def _echoing(**settings: Any) -> Emulator:
     return emulator
 
 
-async def test_the_profile_holds_the_echo_masked_never_the_key() -> None:
-    """Every question, the rate ramp and the size search against the echoing server."""
-    emulator = _echoing(rate_limit=20)
+@pytest.mark.parametrize(
+    ("settings", "options"),
+    [({}, {}), ({"rate_limit": 3}, {"rate": True, "size": True, "questions": ()})],
+    ids=["questions", "rate-and-size"],
+)
+async def test_the_profile_holds_the_echo_masked_never_the_key(
+    settings: dict[str, Any], options: dict[str, Any]
+) -> None:
+    """Every question, then the rate ramp and the size search, against the echoing server."""
+    emulator = _echoing(**settings)
     async with serve(emulator) as url, AsyncVecML(KEY, base_url=url, rate_limit=None) as c:
-        profile = await probe(c, rate=True, size=True)
+        profile = await probe(c, **options)
     text = profile.model_dump_json()
     assert KEY not in text
-    assert "served to ***" in text and "[key ***]" in text
-    assert profile.error_status == "http"  # the echo did not confuse the answers
-    assert profile.rate_limit_status == 400
-    assert profile.max_body_bytes == 200_000_000
+    assert "served to ***" in text
+    if options:
+        assert profile.rate_limit_status == 400
+        assert profile.max_body_bytes == 200_000_000
+    else:
+        assert "[key ***]" in text
+        assert profile.error_status == "http"  # the echo did not confuse the answers
     assert emulator.inspect(KEY)["projects"] == {}
 
 
