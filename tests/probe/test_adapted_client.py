@@ -66,9 +66,10 @@ async def test_a_retry_refused_as_its_own_duplicate_says_the_rows_are_stored(
     faults = {"endpoints": {"add_data_batch"}, "schedule": {1: "drop_after_apply"}}
     emulator = Emulator(EmulatorSettings(duplicate_ids="reject", faults=faults))
     profile = probed.profile if with_profile else None
-    async with serve(emulator) as url, AsyncVecML(
-        KEY, base_url=url, rate_limit=RateLimitPolicy(None), profile=profile
-    ) as client:
+    async with (
+        serve(emulator) as url,
+        AsyncVecML(KEY, base_url=url, rate_limit=RateLimitPolicy(None), profile=profile) as client,
+    ):
         await client.create_project("p")
         await client.init("p", "c", vector_dim=2)
         with pytest.raises(ConflictError) as info:

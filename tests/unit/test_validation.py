@@ -332,7 +332,7 @@ async def test_add_data_batch_over_the_request_cap(api_key, base_url, http, mock
     )
     route = mock.route().respond(json={"success": True, "job_id": "j"})
     rows = np.full((100, 8), 0.123456789)
-    with pytest.raises(InvalidInputError, match="4,000-byte cap.*ingest") as info:
+    with pytest.raises(InvalidInputError, match=r"4,000-byte cap.*ingest") as info:
         await client.add_data_batch("p", "c", rows)
     assert info.value.field == "data"
     await client.add_data_batch("p", "c", rows[:5])  # a small one still fits
