@@ -96,3 +96,18 @@ def test_the_questions_are_listed() -> None:
         "duplicates",
         "sparse",
     )
+
+
+async def test_an_opt_in_probe_does_not_lend_its_share_to_the_questions(
+    probe_emulator: Any,
+) -> None:
+    """A ramp that ends early (no refusal up to 4.6 calls/s: 9 calls) leaves the default
+    questions their 60 calls, no more: the total is at most 60 plus what the ramp spent."""
+    probed = await probe_emulator({}, rate=True, max_rate=4.6)
+    ramp = probed.emulator.stats(probed.key)["requests"]["list_automl_model_infos"] - 1
+    assert ramp == 9
+    assert probed.profile.calls is not None
+    assert probed.profile.calls == probed.requests() <= DEFAULT_MAX_CALLS + ramp
+    answer = probed.profile.answer("calls_per_second")
+    assert answer is not None and not answer.determined
+    assert "no rate-limit answer up to 4.5 calls/s" in answer.answer

@@ -10,11 +10,12 @@ a reserve of its own within it.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Final
 
 import anyio
@@ -125,9 +126,7 @@ async def probe(
     if not max_rate > 2:
         raise InvalidInputError("must be more than 2 calls per second", field="max_rate")
     selected = _selected(questions)
-    bound = max_calls
-    bound += sum(calls for _, calls in ramp_steps(max_rate)) if rate else 0
-    bound += SIZE_CALLS if size else 0
+    bound = max_calls + (_ramp_calls(max_rate) if rate else 0) + (SIZE_CALLS if size else 0)
     started = time.monotonic()
     session = ProbeSession(client, max_calls=bound, reserve=CLEANUP_RESERVE)
     run = ProbeRun(session, Scratch(), training_timeout=training_timeout)
@@ -200,7 +199,8 @@ async def _questions(
         await ask_errors(run)
     if rate:
         say("rate")
-        await ask_rate(run, max_rate)
+        async with _spending(run, _ramp_calls(max_rate)):
+            await ask_rate(run, max_rate)
     ready = False
     if "uploads" in selected:
         say("uploads")
@@ -220,7 +220,8 @@ async def _questions(
             await ask(run)
     if size:
         say("size")
-        await ask_size(run, size_precision)
+        async with _spending(run, SIZE_CALLS):
+            await ask_size(run, size_precision)
     await _conclude(run, selected, ready, rate=rate, size=size)
 
 
@@ -278,10 +279,28 @@ async def _cleanup(run: ProbeRun) -> None:
             )
 
 
+@contextlib.asynccontextmanager
+async def _spending(run: ProbeRun, allowance: int) -> AsyncIterator[None]:
+    """An opt-in probe spends at most ``allowance`` calls of the bound; what it leaves is
+    taken off the bound, so the default questions keep exactly their own share."""
+    before = run.session.spent
+    try:
+        yield
+    finally:
+        unused = allowance - (run.session.spent - before)
+        run.session.max_calls -= max(0, unused)
+
+
+def _ramp_calls(max_rate: float) -> int:
+    return sum(calls for _, calls in ramp_steps(max_rate))
+
+
 def _public_url(url: str) -> str:
     """``url`` without user, password, query or fragment."""
     parts = urllib.parse.urlsplit(url)
     host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
     netloc = f"{host}:{parts.port}" if parts.port else host
     return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
