@@ -149,26 +149,28 @@ async def ask_rate(run: ProbeRun, max_rate: float) -> float | None:
                 tg.start_soon(one, tg.cancel_scope)
         if refusal is not None or len(other) > 3 or any(r.stopped for r in other):
             break
-    estimate = sustained_rate(accepted)
     if refusal is None:
-        why = f"no rate-limit answer up to {rate:g} calls/s ({len(accepted)} calls accepted)"
-        if other:
+        why = f"no rate-limit answer up to {rate:.3g} calls/s ({len(accepted)} calls accepted)"
+        if len(other) > 3 or any(r.stopped for r in other):
             why = f"the ramp stopped on other failures ({other[0].evidence.summary()})"
         run.findings.unknown("calls_per_second", title, why, other[:3])
         return None
-    assert refusal.sent_at is not None
+    rate_limit_answer(run, refusal.evidence, "at the end of the ramp", [])
+    estimate = sustained_rate(accepted)
+    if estimate is None or refusal.sent_at is None:
+        why = "the first call of the ramp was refused (is the key busy elsewhere?)"
+        run.findings.unknown("calls_per_second", title, why, [refusal])
+        return None
     upper = refusal_bound(accepted, refusal.sent_at)
-    value = rounded(estimate) if estimate is not None else None
+    value = rounded(estimate)
     words = (
-        f"about {value:g} calls/s (refused at {rate:g} calls/s after {len(accepted)} "
+        f"about {value:g} calls/s (refused at {rate:.3g} calls/s after {len(accepted)} "
         f"accepted calls; the refusal bounds it below {upper:.1f})"
     )
     run.findings.add("calls_per_second", title, words, [refusal], calls_per_second=value)
-    rate_limit_answer(run, refusal.evidence, "at the end of the ramp", [])
-    if value is not None:
-        client = run.session.transport.limiter
-        pace = RateLimiter(RateLimitPolicy(max(0.5, 0.9 * value), adaptive=False))
-        run.session.transport = run.session.transport.derive(limiter=ChainedBudget(client, pace))
+    client = run.session.transport.limiter
+    pace = RateLimiter(RateLimitPolicy(max(0.5, 0.9 * value), adaptive=False))
+    run.session.transport = run.session.transport.derive(limiter=ChainedBudget(client, pace))
     return value
 
 
