@@ -122,3 +122,19 @@ async def test_a_ramp_refused_at_once_reports_the_answer_but_no_rate(probe_emula
     answer = probed.profile.answer("calls_per_second")
     assert answer is not None and "first call of the ramp was refused" in answer.answer
     assert probed.projects() == {}
+
+
+async def test_the_ramp_goes_through_the_clients_limiter_too(probe_emulator: Any) -> None:
+    """A client held at 8 calls/s never sends more, ramp included, and the answer says the
+    client's limiter held the ramp (probe with rate_limit=None to go higher)."""
+    probed = await probe_emulator(
+        {"rate_limit": 20},
+        client_options={"rate_limit": RateLimitPolicy(8, adaptive=False)},
+        rate=True,
+        questions=(),
+        max_rate=15,
+    )
+    assert probed.emulator.max_requests_in_window(1.0, probed.key) <= 9
+    answer = probed.profile.answer("calls_per_second")
+    assert answer is not None and not answer.determined
+    assert "the client's own limiter held it at 8 calls/s" in answer.answer

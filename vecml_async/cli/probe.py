@@ -77,7 +77,10 @@ def probe_command(
             ended.append(step)
 
     async def go() -> ServerProfile:
-        async with connect(api_key, base_url) as client:
+        # The ramp cannot pass the client's ceiling: with --rate the client has none (its
+        # limiter still slows down on a refusal) and the probe paces itself.
+        options = {"rate_limit": None} if rate else {}
+        async with connect(api_key, base_url, **options) as client:
             return await probe(
                 client,
                 rate=rate,

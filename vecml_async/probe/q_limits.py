@@ -2,8 +2,9 @@
 
 **Rate.** After a pause of a second (the server's bucket refills), the ramp of
 :mod:`~vecml_async.probe.ramp` sends ``/list_automl_model_infos`` on the scratch collection
-(a small read) through a transport of the probe paced by a schedule of its own (the ramp has
-to go past the client's ceiling to find the server's), at most ``max_rate`` calls/s, and stops
+(a small read), paced by a schedule of its own and, like every call, by the client's limiter
+(so it never goes past the client's ceiling: probe with a client made with
+``rate_limit=None`` to find a server limit above it), at most ``max_rate`` calls/s, and stops
 at the first rate-limit answer. That answer is the evidence of its status, body and headers;
 the accepted calls' send times give the rate (see :func:`~vecml_async.probe.ramp.sustained_rate`).
 The rest of the probe then runs at no more than 90% of it.
@@ -66,7 +67,7 @@ class RampSchedule:
 
 
 class ChainedBudget:
-    """Every call waits for both budgets: the client's, and a slower one of the probe."""
+    """Every call waits for both budgets: one of the probe's, and the client's."""
 
     def __init__(self, first: Budget, second: Budget) -> None:
         self._budgets = (first, second)
@@ -119,7 +120,8 @@ async def ask_rate(run: ProbeRun, max_rate: float) -> float | None:
     title = "Calls per second before the rate-limit answer"
     await anyio.sleep(1.0)  # the calls before the ramp are forgotten by a per-second bucket
     schedule = RampSchedule()
-    transport = run.session.derive(retry=_RAMP_RETRY, limiter=schedule)
+    client = run.session.transport.limiter
+    transport = run.session.derive(retry=_RAMP_RETRY, limiter=ChainedBudget(schedule, client))
     accepted: list[float] = []
     refusal: Reply | None = None
     other: list[Reply] = []
@@ -151,6 +153,9 @@ async def ask_rate(run: ProbeRun, max_rate: float) -> float | None:
             break
     if refusal is None:
         why = f"no rate-limit answer up to {rate:.3g} calls/s ({len(accepted)} calls accepted)"
+        ceiling = client.current_rate
+        if ceiling is not None and ceiling < rate:
+            why += f"; the client's own limiter held it at {ceiling:.3g} calls/s"
         if len(other) > 3 or any(r.stopped for r in other):
             why = f"the ramp stopped on other failures ({other[0].evidence.summary()})"
         run.findings.unknown("calls_per_second", title, why, other[:3])
@@ -168,7 +173,6 @@ async def ask_rate(run: ProbeRun, max_rate: float) -> float | None:
         f"accepted calls; the refusal bounds it below {upper:.1f})"
     )
     run.findings.add("calls_per_second", title, words, [refusal], calls_per_second=value)
-    client = run.session.transport.limiter
     pace = RateLimiter(RateLimitPolicy(max(0.5, 0.9 * value), adaptive=False))
     run.session.transport = run.session.transport.derive(limiter=ChainedBudget(client, pace))
     return value

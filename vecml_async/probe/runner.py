@@ -98,9 +98,10 @@ async def probe(
     Args:
         client: the client to probe with (its key, URL, transport, rate limiter and hooks).
         rate: also find the rate-limit answer and the calls per second where it starts, with
-            a ramp from 2 calls/s up to ``max_rate`` that stops at the first refusal (it
-            spends up to 150 calls more with the default ``max_rate``, and goes past the
-            client's own ceiling: that is what it measures).
+            a ramp from 2 calls/s up to ``max_rate`` that stops at the first refusal (up to
+            150 calls more with the default ``max_rate``). Like every call it goes through
+            the client's limiter, so it cannot find a limit above the client's ceiling:
+            probe with a client made with ``rate_limit=None`` for that (the command does).
         size: also find the size cap and its answer, with bodies of 190,000,000 to
             210,000,000 bytes (at most 16 of them: up to 3.4 GB sent).
         questions: the default questions to ask (names from :data:`QUESTIONS`); all by
