@@ -221,6 +221,12 @@ def test_from_profile_maps_every_answer() -> None:
     assert s.upload_delay == 0.5
 
 
+def test_statuses_the_emulator_cannot_send_keep_the_default() -> None:
+    """A rate-limit or oversize answer seen with HTTP 200 keeps the emulator's status."""
+    s = EmulatorSettings.from_profile({"rate_limit_status": 200, "oversize_status": 200})
+    assert (s.rate_limit_status, s.oversize_status) == (400, 413)
+
+
 def test_an_empty_profile_gives_the_defaults() -> None:
     """Nothing determined: the default (documented) emulator."""
     assert EmulatorSettings.from_profile(ServerProfile()) == EmulatorSettings()

@@ -300,6 +300,11 @@ def _profile_settings(profile: ServerProfile) -> dict[str, Any]:
         "oversize_status": p.oversize_status,
     }
     fields = {name: value for name, value in fields.items() if value is not None}
+    for name in ("rate_limit_status", "oversize_status"):
+        if not 400 <= fields.get(name, 400) <= 599:
+            # An answer with HTTP 200 (an envelope): the emulator sends those with an error
+            # status of its own, as error_status="ok" does for the rest.
+            del fields[name]
     if p.calls_per_second is not None:
         # The probe measures the sustained rate; the burst follows the rate, as by default.
         fields["rate_limit_burst"] = max(1, math.ceil(p.calls_per_second))
