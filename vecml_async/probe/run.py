@@ -151,7 +151,7 @@ class ProbeRun:
     job_status: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Jobs to check once before the end, each with what to do with its status.
     checks: list[tuple[str, JobCheck]] = field(default_factory=list)
-    training_timeout: float = 45.0
+    training_timeout: float = 30.0
     #: Whether the probe's own names with hyphens were taken, per kind of name.
     hyphens: dict[NameKind, bool | None] = field(default_factory=dict)
 

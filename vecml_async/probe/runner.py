@@ -89,7 +89,7 @@ async def probe(
     questions: Iterable[str] | None = None,
     max_calls: int = DEFAULT_MAX_CALLS,
     max_rate: float = 60.0,
-    training_timeout: float = 45.0,
+    training_timeout: float = 30.0,
     size_precision: int = 4096,
     progress: Progress | None = None,
 ) -> ServerProfile:
