@@ -190,29 +190,7 @@ class EmulatorSettings:
             _check_seconds(name, getattr(self, name))
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0")
-        for name in ("rate_limit_status", "oversize_status"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or not 400 <= value <= 599:
-                raise ValueError(f"{name} must be an HTTP status from 400 to 599, got {value!r}")
-        if self.rate_limit_retry_after is not None:
-            _check_seconds("rate_limit_retry_after", self.rate_limit_retry_after)
-        _check_choice("error_status", self.error_status, ("http", "ok"))
-        _check_choice("duplicate_ids", self.duplicate_ids, _DUPLICATE_CHOICES)
-        if self.duplicate_ids_in_batch is not None:
-            _check_choice("duplicate_ids_in_batch", self.duplicate_ids_in_batch, _DUPLICATE_CHOICES)
-        object.__setattr__(
-            self,
-            "attribute_types",
-            _subset("attribute_types", self.attribute_types, ATTRIBUTE_TYPES),
-        )
-        object.__setattr__(
-            self, "sparse_formats", _subset("sparse_formats", self.sparse_formats, SPARSE_FORMATS)
-        )
-        _check_choice("sparse_index_base", self.sparse_index_base, (0, 1))
-        _check_choice(
-            "categorical_features_field", self.categorical_features_field, _CATEGORICAL_CHOICES
-        )
-        _check_choice("model_infos_shape", self.model_infos_shape, ("list", "dict"))
+        self._check_server_traits()
         _check_seconds("upload_delay", self.upload_delay)
         _check_seconds("training_delay", self.training_delay)
         if isinstance(self.faults, Mapping):
@@ -239,6 +217,28 @@ class EmulatorSettings:
         except (re.error, TypeError) as err:
             raise ValueError(f"name_pattern is not a valid regular expression: {err}") from None
         object.__setattr__(self, "_name_re", compiled)
+
+    def _check_server_traits(self) -> None:
+        """The settings a server profile can set (answers, statuses, accepted forms)."""
+        for name in ("rate_limit_status", "oversize_status"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 400 <= value <= 599:
+                raise ValueError(f"{name} must be an HTTP status from 400 to 599, got {value!r}")
+        if self.rate_limit_retry_after is not None:
+            _check_seconds("rate_limit_retry_after", self.rate_limit_retry_after)
+        _check_choice("error_status", self.error_status, ("http", "ok"))
+        _check_choice("duplicate_ids", self.duplicate_ids, _DUPLICATE_CHOICES)
+        if self.duplicate_ids_in_batch is not None:
+            _check_choice("duplicate_ids_in_batch", self.duplicate_ids_in_batch, _DUPLICATE_CHOICES)
+        types = _subset("attribute_types", self.attribute_types, ATTRIBUTE_TYPES)
+        object.__setattr__(self, "attribute_types", types)
+        forms = _subset("sparse_formats", self.sparse_formats, SPARSE_FORMATS)
+        object.__setattr__(self, "sparse_formats", forms)
+        _check_choice("sparse_index_base", self.sparse_index_base, (0, 1))
+        _check_choice(
+            "categorical_features_field", self.categorical_features_field, _CATEGORICAL_CHOICES
+        )
+        _check_choice("model_infos_shape", self.model_infos_shape, ("list", "dict"))
 
     @classmethod
     def from_profile(

@@ -160,6 +160,14 @@ async def ask_rate(run: ProbeRun, max_rate: float) -> float | None:
             why = f"the ramp stopped on other failures ({other[0].evidence.summary()})"
         run.findings.unknown("calls_per_second", title, why, other[:3])
         return None
+    return _conclude_rate(run, refusal, accepted, rate)
+
+
+def _conclude_rate(
+    run: ProbeRun, refusal: Reply, accepted: list[float], rate: float
+) -> float | None:
+    """The answers of a ramp that ended in a refusal at ``rate``; the pace of the rest."""
+    title = "Calls per second before the rate-limit answer"
     rate_limit_answer(run, refusal.evidence, "at the end of the ramp", [])
     estimate = sustained_rate(accepted)
     if estimate is None or refusal.sent_at is None:
@@ -174,6 +182,7 @@ async def ask_rate(run: ProbeRun, max_rate: float) -> float | None:
     )
     run.findings.add("calls_per_second", title, words, [refusal], calls_per_second=value)
     pace = RateLimiter(RateLimitPolicy(max(0.5, 0.9 * value), adaptive=False))
+    client = run.session.transport.limiter
     run.session.transport = run.session.transport.derive(limiter=ChainedBudget(client, pace))
     return value
 
