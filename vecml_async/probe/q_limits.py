@@ -39,6 +39,7 @@ __all__ = ["ChainedBudget", "RampSchedule", "ask_rate", "ask_size", "rate_limit_
 _RAMP_RETRY: Final = RetryPolicy(max_retries=0, rate_limit_deadline=1e-6)
 _SIZE_RETRY: Final = RetryPolicy(max_retries=0, rate_limit_deadline=30.0)
 _SPACES: Final = memoryview(b" " * (1 << 20))
+RATE_TITLE: Final = "Calls per second before the rate-limit answer"
 
 
 class RampSchedule:
@@ -117,7 +118,6 @@ def rate_limit_answer(run: ProbeRun, answer: Evidence, how: str, extra: list[Rep
 
 async def ask_rate(run: ProbeRun, max_rate: float) -> float | None:
     """The ramp; returns the rate the server sustained when it refused at all."""
-    title = "Calls per second before the rate-limit answer"
     await anyio.sleep(1.0)  # the calls before the ramp are forgotten by a per-second bucket
     schedule = RampSchedule()
     client = run.session.transport.limiter
@@ -158,7 +158,7 @@ async def ask_rate(run: ProbeRun, max_rate: float) -> float | None:
             why += f"; the client's own limiter held it at {ceiling:.3g} calls/s"
         if len(other) > 3 or any(r.stopped for r in other):
             why = f"the ramp stopped on other failures ({other[0].evidence.summary()})"
-        run.findings.unknown("calls_per_second", title, why, other[:3])
+        run.findings.unknown("calls_per_second", RATE_TITLE, why, other[:3])
         return None
     return _conclude_rate(run, refusal, accepted, rate)
 
@@ -167,12 +167,11 @@ def _conclude_rate(
     run: ProbeRun, refusal: Reply, accepted: list[float], rate: float
 ) -> float | None:
     """The answers of a ramp that ended in a refusal at ``rate``; the pace of the rest."""
-    title = "Calls per second before the rate-limit answer"
     rate_limit_answer(run, refusal.evidence, "at the end of the ramp", [])
     estimate = sustained_rate(accepted)
     if estimate is None or refusal.sent_at is None:
         why = "the first call of the ramp was refused (is the key busy elsewhere?)"
-        run.findings.unknown("calls_per_second", title, why, [refusal])
+        run.findings.unknown("calls_per_second", RATE_TITLE, why, [refusal])
         return None
     upper = refusal_bound(accepted, refusal.sent_at)
     value = rounded(estimate)
@@ -180,7 +179,7 @@ def _conclude_rate(
         f"about {value:g} calls/s (refused at {rate:.3g} calls/s after {len(accepted)} "
         f"accepted calls; the refusal bounds it below {upper:.1f})"
     )
-    run.findings.add("calls_per_second", title, words, [refusal], calls_per_second=value)
+    run.findings.add("calls_per_second", RATE_TITLE, words, [refusal], calls_per_second=value)
     pace = RateLimiter(RateLimitPolicy(max(0.5, 0.9 * value), adaptive=False))
     client = run.session.transport.limiter
     run.session.transport = run.session.transport.derive(limiter=ChainedBudget(client, pace))
