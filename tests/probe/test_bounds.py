@@ -137,4 +137,5 @@ async def test_the_ramp_goes_through_the_clients_limiter_too(probe_emulator: Any
     assert probed.emulator.max_requests_in_window(1.0, probed.key) <= 9
     answer = probed.profile.answer("calls_per_second")
     assert answer is not None and not answer.determined
-    assert "the client's own limiter held it at 8 calls/s" in answer.answer
+    assert "no rate-limit answer up to 6.75 calls/s" in answer.answer
+    assert "the client's own limiter holds it at 8 calls/s" in answer.answer

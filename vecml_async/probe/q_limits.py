@@ -144,8 +144,11 @@ async def ask_rate(run: ProbeRun, max_rate: float) -> float | None:
                 scope.cancel()
 
     rate = 0.0
-    for rate, calls in ramp_steps(max_rate):
-        schedule.rate = rate
+    for step, calls in ramp_steps(max_rate):
+        ceiling = client.current_rate
+        if ceiling is not None and step > ceiling * 1.05:
+            break  # the client's limiter would hold this step: it would only repeat the last
+        rate = schedule.rate = step
         async with anyio.create_task_group() as tg:
             for _ in range(calls):
                 tg.start_soon(one, tg.cancel_scope)
@@ -154,8 +157,8 @@ async def ask_rate(run: ProbeRun, max_rate: float) -> float | None:
     if refusal is None:
         why = f"no rate-limit answer up to {rate:.3g} calls/s ({len(accepted)} calls accepted)"
         ceiling = client.current_rate
-        if ceiling is not None and ceiling < rate:
-            why += f"; the client's own limiter held it at {ceiling:.3g} calls/s"
+        if ceiling is not None and ceiling < max_rate:
+            why += f"; the client's own limiter holds it at {ceiling:.3g} calls/s"
         if len(other) > 3 or any(r.stopped for r in other):
             why = f"the ramp stopped on other failures ({other[0].evidence.summary()})"
         run.findings.unknown("calls_per_second", RATE_TITLE, why, other[:3])
