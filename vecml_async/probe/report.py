@@ -11,6 +11,8 @@ __all__ = ["report_text", "table_rows"]
 
 #: Characters of evidence shown per answer.
 EVIDENCE_WIDTH: Final = 110
+#: Answers that already quote their evidence (status and text): no evidence line in a report.
+_SELF_EVIDENT: Final = ("errors.", "error_status", "error_field")
 
 
 def _evidence(answer: ProbeAnswer, width: int = EVIDENCE_WIDTH) -> str:
@@ -46,7 +48,7 @@ def report_text(profile: ServerProfile) -> str:
             continue
         lines.append(f"- {answer.title}: {answer.answer}")
         evidence = _evidence(answer)
-        if evidence:
+        if evidence and not answer.question.startswith(_SELF_EVIDENT):
             lines.append(f"    {evidence}")
     if unknown:
         lines += ["", "Not determined:"]
