@@ -113,14 +113,29 @@ async def test_an_opt_in_probe_does_not_lend_its_share_to_the_questions(
     assert "no rate-limit answer up to 4.5 calls/s" in answer.answer
 
 
-async def test_a_ramp_refused_at_once_reports_the_answer_but_no_rate(probe_emulator: Any) -> None:
-    """A key with no call to spare (0.5 calls/s, drained by the setup): the first call of the
-    ramp is refused; the answer's shape is known, the rate is not, nothing breaks."""
-    probed = await probe_emulator({"rate_limit": 0.5}, rate=True, questions=())
+@pytest.mark.parametrize(
+    ("adaptive", "why"),
+    [
+        (False, "first call of the ramp was refused"),
+        (True, "the client's own limiter holds it at"),  # slowed down by the setup's refusal
+    ],
+)
+async def test_a_key_with_no_call_to_spare_gives_the_answer_but_no_rate(
+    probe_emulator: Any, adaptive: bool, why: str
+) -> None:
+    """0.5 calls/s, drained by the setup: the ramp's first call is refused, or the client,
+    slowed down by the setup's refusal, holds the ramp back; either way the answer's shape is
+    known, the rate is not, and nothing breaks."""
+    probed = await probe_emulator(
+        {"rate_limit": 0.5},
+        client_options={"rate_limit": RateLimitPolicy(None, adaptive=adaptive)},
+        rate=True,
+        questions=(),
+    )
     assert probed.profile.rate_limit_status == 400
     assert probed.profile.calls_per_second is None
     answer = probed.profile.answer("calls_per_second")
-    assert answer is not None and "first call of the ramp was refused" in answer.answer
+    assert answer is not None and why in answer.answer
     assert probed.projects() == {}
 
 

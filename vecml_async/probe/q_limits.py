@@ -162,6 +162,8 @@ async def ask_rate(run: ProbeRun, max_rate: float) -> float | None:
         if len(other) > 3 or any(r.stopped for r in other):
             why = f"the ramp stopped on other failures ({other[0].evidence.summary()})"
         run.findings.unknown("calls_per_second", RATE_TITLE, why, other[:3])
+        if run.session.rate_limit_answers:  # refused before the ramp: the answer is known
+            rate_limit_answer(run, run.session.rate_limit_answers[0], "met before the ramp", [])
         return None
     return _conclude_rate(run, refusal, accepted, rate)
 
