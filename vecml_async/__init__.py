@@ -8,6 +8,7 @@
 ...         "demo", "train", "model1", task_type="classification", label_attribute="label"
 ...     )
 ...     status = await job  # polls until finished; status.validation_metric
+...     profile = await probe(client)  # what this server does where the docs are silent
 """
 
 from vecml_async._client import AsyncVecML
@@ -51,6 +52,7 @@ from vecml_async.models import (
     UploadStatus,
     ValidationMetricResponse,
 )
+from vecml_async.probe import ServerProfile, probe
 
 __all__ = [
     "APIError",
@@ -83,6 +85,7 @@ __all__ = [
     "RetryEvent",
     "RetryPolicy",
     "ServerError",
+    "ServerProfile",
     "TrainingJob",
     "TrainingStatus",
     "TransportError",
@@ -91,6 +94,7 @@ __all__ = [
     "ValidationMetricResponse",
     "VecMLError",
     "__version__",
+    "probe",
     "set_testing",
     "testing_mode",
 ]

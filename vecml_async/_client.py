@@ -13,6 +13,9 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
+from vecml_async._adapt import Adaptation
 from vecml_async._client_automl import AutoMLEndpoints, FileInput, csv_header
 from vecml_async._client_core import CallOptions, build_request, parse_answer
 from vecml_async._client_data import DataEndpoints
@@ -49,12 +52,35 @@ from vecml_async.models import (
     check_choice,
     check_name,
 )
+from vecml_async.probe.profile import ServerProfile, load_profile
 
 if TYPE_CHECKING:
     import httpx
 
 
 _UNSET: Any = object()
+
+
+def _read_profile(
+    value: ServerProfile | Mapping[str, Any] | str | os.PathLike[str] | None,
+) -> ServerProfile | None:
+    """``profile=`` as a :class:`ServerProfile`; a bad one is an :class:`InvalidInputError`."""
+    if value is None:
+        return None
+    try:
+        return load_profile(value)
+    except ValidationError as err:
+        first = err.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(part) for part in first["loc"]) or "the profile"
+        raise InvalidInputError(
+            f"not a server profile: {where}: {first['msg']}", field="profile"
+        ) from None
+    except (ValueError, TypeError) as err:
+        raise InvalidInputError(f"not a server profile: {err}", field="profile") from None
+    except OSError as err:
+        raise InvalidInputError(
+            f"cannot read the profile {value}: {err.strerror or err}", field="profile"
+        ) from None
 
 
 def _existed(answer: APIResponse | None, existed: bool) -> APIResponse:
@@ -84,6 +110,7 @@ class AsyncVecML(DataEndpoints, AutoMLEndpoints):
             closed by ``aclose()``).
         allow_auto_training_mode: accept ``training_mode="auto"`` (it appears in one VecML
             example request, not in the documented list); refused before sending otherwise.
+            Default: what the profile says, else ``False``.
         max_connections: size of the connection pool.
         deadline: seconds one call may take in total, across its attempts, backoff and
             rate-limit waits; shorthand for ``retry=RetryPolicy(deadline=...)``.
@@ -91,6 +118,13 @@ class AsyncVecML(DataEndpoints, AutoMLEndpoints):
         on_request: hook(s) called with a :class:`RequestEvent` before every attempt.
         on_response: hook(s) called with a :class:`ResponseEvent` after every attempt.
         on_retry: hook(s) called with a :class:`RetryEvent` before every retry.
+        profile: a :class:`~vecml_async.probe.ServerProfile` (what ``vecml-async probe``
+            found out about the server), a mapping of its fields or the path of its JSON
+            file. The client adapts to it: the rate-limit answer's status and text, the
+            texts and statuses of ordinary errors (what ``exist_ok`` / ``missing_ok`` and the
+            retries of creations read), the request cap, the sparse encoding, duplicate ids
+            after a retry, ``training_mode="auto"`` and the rate ceiling (unless
+            ``rate_limit`` / ``allow_auto_training_mode`` are given).
 
     Every endpoint method also takes the per-call options ``timeout=`` (seconds per
     attempt), ``extra_body=`` (more JSON fields) and ``extra_headers=``;
@@ -108,13 +142,14 @@ class AsyncVecML(DataEndpoints, AutoMLEndpoints):
         poll: PollPolicy | None = None,
         rate_limit: float | RateLimitPolicy | Budget | None = _UNSET,
         http_client: httpx.AsyncClient | None = None,
-        allow_auto_training_mode: bool = False,
+        allow_auto_training_mode: bool | None = None,
         max_connections: int = 64,
         deadline: float | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         on_request: HookArg = None,
         on_response: HookArg = None,
         on_retry: HookArg = None,
+        profile: ServerProfile | Mapping[str, Any] | str | os.PathLike[str] | None = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
         if not key:
@@ -130,13 +165,19 @@ class AsyncVecML(DataEndpoints, AutoMLEndpoints):
             retry = dataclasses.replace(retry, max_retries=max_retries)
         if deadline is not None:
             retry = dataclasses.replace(retry, deadline=deadline)
-        self._limiter = budget_from_option(
-            RateLimitPolicy() if rate_limit is _UNSET else rate_limit
-        )
+        self._profile = _read_profile(profile)
+        adapt = Adaptation.of(self._profile)
+        if rate_limit is _UNSET:
+            ceiling = adapt.calls_per_second
+            rate_limit = RateLimitPolicy(ceiling) if ceiling is not None else RateLimitPolicy()
+        self._limiter = budget_from_option(rate_limit)
         self._key = Secret(key)
         self.base_url = url.rstrip("/")
         self.poll = poll or PollPolicy()
+        if allow_auto_training_mode is None:
+            allow_auto_training_mode = bool(adapt.allow_auto_training_mode)
         self._allow_auto_training_mode = bool(allow_auto_training_mode)
+        self._adapt = adapt
         self._transport = Transport(
             base_url=self.base_url,
             api_key=self._key,
@@ -147,6 +188,7 @@ class AsyncVecML(DataEndpoints, AutoMLEndpoints):
             max_connections=max_connections,
             hooks=Hooks.of(on_request=on_request, on_response=on_response, on_retry=on_retry),
             max_response_bytes=max_response_bytes,
+            answer_rules=adapt.rules,
         )
         self._root = self
         self._closed = False
@@ -155,6 +197,11 @@ class AsyncVecML(DataEndpoints, AutoMLEndpoints):
         self._collections: dict[tuple[str, str], tuple[str, int | None]] = {}
 
     # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def profile(self) -> ServerProfile | None:
+        """The server profile this client adapts to (``profile=``), if any."""
+        return self._profile
 
     async def __aenter__(self) -> AsyncVecML:
         self._check_open()
@@ -333,6 +380,7 @@ class AsyncVecML(DataEndpoints, AutoMLEndpoints):
             file_format=file_format,
             compression_type=compression_type,
             allowed_formats=FILE_FORMATS,
+            max_request_bytes=self._adapt.max_request_bytes,
         )
         fields: dict[str, Any] = {
             "project_name": project_name,

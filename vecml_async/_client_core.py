@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from vecml_async._config import HARD_MAX_REQUEST_BYTES, PollPolicy
+from vecml_async._config import PollPolicy
 from vecml_async._files import FilePayload, file_body
 from vecml_async._jobs import TrainingJob, UploadJob
 from vecml_async._limiter import Budget
@@ -31,6 +31,7 @@ from vecml_async.errors import APIError, ClientClosedError, InvalidInputError
 from vecml_async.models import JobStatusRequest, TrainingStatus, UploadStatus
 
 if TYPE_CHECKING:
+    from vecml_async._adapt import Adaptation
     from vecml_async._body import EncodedBody
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -131,6 +132,7 @@ class ClientCore:
     _key: Secret
     _transport: Transport
     _limiter: Budget
+    _adapt: Adaptation
     _root: ClientCore
     _closed: bool
     _loop: asyncio.AbstractEventLoop | None
@@ -233,10 +235,10 @@ class ClientCore:
                 f"{file_field!r} carries the file; pass the file itself", field="extra_body"
             )
         body = file_body(self._transport.encode(merged), file_field, payload)
-        if body.length > HARD_MAX_REQUEST_BYTES:
+        cap = self._adapt.max_request_bytes
+        if body.length > cap:
             raise InvalidInputError(
-                f"the request would be {body.length:,} bytes, over the "
-                f"{HARD_MAX_REQUEST_BYTES:,}-byte cap",
+                f"the request would be {body.length:,} bytes, over the {cap:,}-byte cap",
                 field=file_field,
             )
         return await self._send(endpoint, body, options, idempotent=idempotent)

@@ -31,10 +31,11 @@ from vecml_async._ingest.fingerprint import random_prefix
 from vecml_async._ingest.options import IngestOptions
 from vecml_async._ingest.progress import ProgressCallback
 from vecml_async._ingest.report import IngestReport
+from vecml_async._ingest.senders import conflicting_ids
 from vecml_async._ingest.sparse import SparseFormat
 from vecml_async._jobs import UploadJob
 from vecml_async._transport import SendStats
-from vecml_async.errors import InvalidInputError
+from vecml_async.errors import APIError, InvalidInputError
 from vecml_async.models import JobStartedResponse, OnInvalid, check_name
 
 
@@ -74,8 +75,34 @@ class DataEndpoints(ClientCore):
             else self.collection_dim(project_name, collection_name)
         )
         if is_sparse:
-            return ChunkEncoder(random_prefix(), sparse_dim=dim or DEFAULT_SPARSE_DIM), True
+            encoder = ChunkEncoder(
+                random_prefix(),
+                sparse_dim=dim or DEFAULT_SPARSE_DIM,
+                sparse_format=self._adapt.sparse_format,
+            )
+            return encoder, True
         return ChunkEncoder(random_prefix(), dim=dim), False
+
+    def _own_duplicates(self, err: APIError, ids: Sequence[str]) -> APIError:
+        """``err`` again, saying the rows are stored, when it is the refusal of a retry as a
+        duplicate of exactly this call's ids on a server whose profile says it rejects
+        duplicate ids: the earlier attempt, whose answer was lost, stored them."""
+        if self._adapt.duplicate_ids != "reject" or not err.may_have_applied:
+            return err
+        if conflicting_ids(err) != frozenset(ids):
+            return err
+        note = (
+            "the rows are stored: an earlier attempt of this call, whose answer was lost, "
+            "added them (the server rejects duplicate ids)"
+        )
+        return type(err)(
+            f"{err.message}; {note}",
+            endpoint=err.endpoint,
+            status_code=err.status_code,
+            headers=err.headers,
+            body=err.body,
+            may_have_applied=True,
+        )
 
     async def add_data(
         self,
@@ -112,7 +139,10 @@ class DataEndpoints(ClientCore):
         }
         if chunk.attr_col is not None:
             fields["attributes"] = _raw_json(chunk.attr_col.row(0))
-        answer = await self._post("add_data", fields, options)
+        try:
+            answer = await self._post("add_data", fields, options)
+        except APIError as err:
+            raise self._own_duplicates(err, chunk.ids) from err.__cause__
         job_id = answer.get("job_id")
         if not (isinstance(job_id, str) and job_id):
             return None
@@ -162,24 +192,20 @@ class DataEndpoints(ClientCore):
             raise InvalidInputError("string_ids must be a sequence of strings", field="string_ids")
         chunk = encoder.encode(RawChunk(0, data, string_ids, attributes, is_sparse))
         envelope = self._envelope(project_name, collection_name, options.extra_body)
-        batcher = Batcher(
-            envelope,
-            max_rows=len(chunk),
-            max_bytes=HARD_MAX_REQUEST_BYTES,
-        )
+        cap = self._adapt.max_request_bytes
+        batcher = Batcher(envelope, max_rows=len(chunk), max_bytes=cap)
         batches = [*batcher.add(chunk), batcher.flush()]
         if len(batches) != 2 or not isinstance(batches[0], Batch) or batches[1] is not None:
             raise InvalidInputError(
-                f"the request would exceed the {HARD_MAX_REQUEST_BYTES:,}-byte cap; "
-                "use ingest() to split it",
+                f"the request would exceed the {cap:,}-byte cap; use ingest() to split it",
                 field="data",
             )
         body = batches[0].body(envelope)
-        answer = parse_answer(
-            JobStartedResponse,
-            await self._send("add_data_batch", body, options),
-            "add_data_batch",
-        )
+        try:
+            sent = await self._send("add_data_batch", body, options)
+        except APIError as err:
+            raise self._own_duplicates(err, chunk.ids) from err.__cause__
+        answer = parse_answer(JobStartedResponse, sent, "add_data_batch")
         job = self.upload_job(answer.job_id)
         job.string_ids = list(chunk.ids)
         return job
@@ -198,7 +224,7 @@ class DataEndpoints(ClientCore):
         file_format: str | None = None,
         vector_dim: int | None = None,
         sparse: bool | None = None,
-        sparse_format: SparseFormat = "pairs",
+        sparse_format: SparseFormat | None = None,
         max_rows: int = DEFAULT_MAX_ROWS,
         max_bytes: int = DEFAULT_MAX_BYTES,
         concurrency: int = DEFAULT_CONCURRENCY,
@@ -238,7 +264,9 @@ class DataEndpoints(ClientCore):
                 Parquet file (refused for other inputs).
             file_format: the format of a file whose name does not say it.
             vector_dim / sparse / sparse_format: the collection's dimension (known after
-                this client's ``init``), whether it is sparse, and the sparse JSON form.
+                this client's ``init``), whether it is sparse, and the sparse JSON form
+                (default: the one the client's profile says the server takes, else
+                ``"pairs"``).
             max_rows / max_bytes: per-request limits (``max_bytes`` counts the whole body).
             concurrency: requests in flight.
             wait: await every upload job; failed jobs count as failures.
@@ -266,6 +294,9 @@ class DataEndpoints(ClientCore):
                 sent (naming the option or field).
             IngestError: rows did not land (with ``raise_on_error``); it carries the report.
         """
+        cap = self._adapt.max_request_bytes
+        if cap < HARD_MAX_REQUEST_BYTES:  # the profile's server takes less than the library
+            max_bytes = min(max_bytes, cap)
         options = IngestOptions.create(
             ids=ids,
             attributes=attributes,
@@ -275,7 +306,7 @@ class DataEndpoints(ClientCore):
             file_format=file_format,
             vector_dim=vector_dim,
             sparse=sparse,
-            sparse_format=sparse_format,
+            sparse_format=sparse_format or self._adapt.sparse_format,
             max_rows=max_rows,
             max_bytes=max_bytes,
             concurrency=concurrency,

@@ -29,6 +29,7 @@ from vecml_async._http_errors import (
 )
 from vecml_async._redact import Secret
 from vecml_async._retry import Failure
+from vecml_async._server_rules import DEFAULT_RULES, AnswerRules
 from vecml_async._wire import STREAM_CHUNK, AttemptTimeout, body_pieces, read_bounded
 from vecml_async.errors import BODY_LIMIT, TransportError, VecMLError
 
@@ -76,12 +77,18 @@ class Exchange:
     """Posts with one shared ``httpx.AsyncClient``; see the module docstring."""
 
     def __init__(
-        self, http: httpx.AsyncClient, key: Secret, base_url: str, max_response_bytes: int
+        self,
+        http: httpx.AsyncClient,
+        key: Secret,
+        base_url: str,
+        max_response_bytes: int,
+        rules: AnswerRules = DEFAULT_RULES,
     ) -> None:
         self.http = http
         self._key = key
         self._base_url = base_url
         self.max_response_bytes = max_response_bytes
+        self.rules = rules
 
     def __repr__(self) -> str:
         return f"Exchange(base_url={self._base_url!r})"
@@ -134,11 +141,11 @@ class Exchange:
         if 200 <= status < 300 and not complete:
             failure, error = too_large(call.endpoint, status, kept, self.max_response_bytes)
             return Result(failure=failure, error=error, status=status)
-        outcome = classify(status, content, self._key)
+        outcome = classify(status, content, self._key, self.rules)
         if outcome.kind == "ok":
             return Result(data=outcome.data, status=status)
         retry_after = parse_retry_after(headers.get("retry-after"))
         failure, error = answer_failure(
-            call.endpoint, status, outcome, kept, retry_after, self._base_url
+            call.endpoint, status, outcome, kept, retry_after, self._base_url, self.rules
         )
         return Result(failure=failure, error=error, status=status)

@@ -30,6 +30,7 @@ import orjson
 
 from vecml_async._redact import Secret
 from vecml_async._retry import Decision, Failure
+from vecml_async._server_rules import DEFAULT_RULES, RATE_LIMIT_TEXT, AnswerRules
 from vecml_async.errors import (
     BODY_LIMIT,
     MESSAGE_LIMIT,
@@ -45,7 +46,6 @@ from vecml_async.errors import (
     excerpt,
 )
 
-RATE_LIMIT_TEXT: Final = "Request limit reached"
 _RATE_LIMIT_LOWER: Final = RATE_LIMIT_TEXT.lower()
 _ERROR_FIELDS: Final = ("error_message", "message", "error", "detail")
 #: Answers that say the server did not act on the request (retrying them is always safe).
@@ -92,19 +92,20 @@ def _decode(content: bytes | bytearray, secret: Secret) -> dict[str, Any] | None
     return secret.scrub(parsed) if secret.mentioned_in(content) else parsed
 
 
-def is_rate_limit_text(text: str) -> bool:
-    """Whether ``text`` carries the rate-limit answer, in any letter case."""
-    return _RATE_LIMIT_LOWER in text.lower()
-
-
-def classify(status: int, content: bytes | bytearray, secret: Secret = _NO_SECRET) -> Outcome:
+def classify(
+    status: int,
+    content: bytes | bytearray,
+    secret: Secret = _NO_SECRET,
+    rules: AnswerRules = DEFAULT_RULES,
+) -> Outcome:
     """Classify one HTTP answer (``content`` already bounded by the reader), redacted.
 
     The rate-limit answer is HTTP 400 whose body contains ``Request limit reached`` (any
     letter case), as plain text or in a JSON string field, any HTTP 429 (whatever a proxy in
     front of the API put in its body), or a refusal envelope with that text; a JSON body whose
     ``success`` is not ``true`` is a refusal whatever the status; 5xx is retryable; any other
-    non-2xx is a refusal.
+    non-2xx is a refusal. ``rules`` (from a server profile) add the statuses and texts of that
+    server's rate-limit answer.
     """
     data = _decode(content, secret)
     ok_status = 200 <= status < 300
@@ -113,8 +114,8 @@ def classify(status: int, content: bytes | bytearray, secret: Secret = _NO_SECRE
     body = secret.redact(bytes(content[:BODY_LIMIT]).decode("utf-8", "replace"))
     text = (_error_text(data) if data is not None else None) or body.strip()
     message = excerpt(text)
-    if status == 429 or (status == 400 and is_rate_limit_text(text)):
-        return Outcome("rate_limited", data, message or "HTTP 429", body)
+    if rules.is_rate_limit(status, text):
+        return Outcome("rate_limited", data, message or f"HTTP {status}", body)
     if status >= 500:
         return Outcome("retryable", data, message or f"HTTP {status}", body)
     if not ok_status:
@@ -125,18 +126,22 @@ def classify(status: int, content: bytes | bytearray, secret: Secret = _NO_SECRE
     if refusal is None:
         shown = excerpt(repr(data.get("success")), 40)
         refusal = f"the server answered success={shown} without an error message"
-    elif is_rate_limit_text(refusal):
+    elif rules.is_rate_limit_text(refusal):
         return Outcome("rate_limited", data, excerpt(refusal), body)
     return Outcome("fatal", data, excerpt(refusal), body)
 
 
-def error_class(status: int, message: str) -> type[APIError]:
+def error_class(status: int, message: str, rules: AnswerRules = DEFAULT_RULES) -> type[APIError]:
     """The :class:`APIError` subclass for a refusal.
 
-    The HTTP status decides where it is specific; otherwise (a 200 whose ``success`` is not
-    ``true``, or a generic 400) the message does. The message rules are an inference: VecML
-    documents only the envelope, not the statuses or texts of its errors.
+    A server profile's own messages and statuses (``rules``) decide first. Then the HTTP
+    status decides where it is specific; otherwise (a 200 whose ``success`` is not ``true``,
+    or a generic 400) the message does. The message rules are an inference: VecML documents
+    only the envelope, not the statuses or texts of its errors.
     """
+    known = rules.refusal_class(status, message)
+    if known is not None:
+        return known
     by_status: dict[int, type[APIError]] = {
         401: AuthenticationError,
         403: AuthenticationError,
@@ -170,6 +175,7 @@ def answer_failure(
     headers: Mapping[str, str],
     retry_after: float | None,
     base_url: str,
+    rules: AnswerRules = DEFAULT_RULES,
 ) -> tuple[Failure, APIError]:
     """The :class:`Failure` of an answer that is not a success, and its error."""
     if outcome.kind == "rate_limited":
@@ -180,7 +186,7 @@ def answer_failure(
         failure = Failure("transient", ambiguous=ambiguous, retry_after=retry_after)
         cls = ServerError
     else:
-        cls = error_class(status, outcome.message)
+        cls = error_class(status, outcome.message, rules)
         failure = Failure("refused", refusal=cls)
     hint = not_found_hint(base_url, outcome) if status == 404 else None
     error = cls(

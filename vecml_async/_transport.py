@@ -55,6 +55,7 @@ from vecml_async._http_errors import (
 from vecml_async._limiter import Budget
 from vecml_async._redact import KeyLogFilter, Secret, guard_http_logs, unguard_http_logs
 from vecml_async._retry import CallState, Decision, Failure, decide
+from vecml_async._server_rules import DEFAULT_RULES, AnswerRules
 from vecml_async._wire import (
     DEFAULT_MAX_RESPONSE_BYTES,
     STREAM_CHUNK,
@@ -100,6 +101,7 @@ class Transport:
         seed: int | None = None,
         hooks: Hooks | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        answer_rules: AnswerRules = DEFAULT_RULES,
     ) -> None:
         check_base_url(base_url)
         if isinstance(max_response_bytes, bool) or not (
@@ -121,7 +123,9 @@ class Transport:
                     max_connections=max_connections, max_keepalive_connections=max_connections
                 ),
             )
-        self._exchange = Exchange(http_client, api_key, self.base_url, max_response_bytes)
+        self._exchange = Exchange(
+            http_client, api_key, self.base_url, max_response_bytes, answer_rules
+        )
         self._slots = anyio.Semaphore(max_connections)
         self._log_guard: KeyLogFilter | None = guard_http_logs(api_key)
         # A transport dropped without aclose() takes its log guard with it.
@@ -136,9 +140,11 @@ class Transport:
         timeout: float | httpx.Timeout | EllipsisType | None = ...,
         retry: RetryPolicy | EllipsisType = ...,
         limiter: Budget | EllipsisType = ...,
+        hooks: Hooks | EllipsisType = ...,
     ) -> Transport:
         """A transport sharing this one's connection pool, connection slots and hooks, with
-        the options given replaced (for ``with_options``). Closing it closes nothing."""
+        the options given replaced (for ``with_options``, and the probe's own hooks). Closing
+        it closes nothing."""
         clone = copy.copy(self)
         clone._owns_client = False
         clone._log_guard = None  # the original's guard covers the shared key
@@ -148,7 +154,14 @@ class Transport:
             clone.retry = retry
         if not isinstance(limiter, EllipsisType):
             clone.limiter = limiter
+        if not isinstance(hooks, EllipsisType):
+            clone._hooks = hooks
         return clone
+
+    @property
+    def hooks(self) -> Hooks:
+        """The hooks every attempt of this transport runs."""
+        return self._hooks
 
     async def aclose(self) -> None:
         """Close the connection pool, unless it was passed in by the caller (or shared)."""

@@ -36,6 +36,7 @@ COMMANDS = [
     ["model", "list"],
     ["model", "metric"],
     ["model", "delete"],
+    ["probe"],
 ]
 
 

@@ -320,14 +320,19 @@ async def test_closed_client_refuses_every_call(api_key, base_url, mock, tmp_pat
     assert route.call_count == 0
 
 
-async def test_add_data_batch_over_the_request_cap(client, mock, monkeypatch):
-    """A body over the request cap is refused before sending, pointing at ingest()."""
-    import vecml_async._client_data as client_module
-
-    monkeypatch.setattr(client_module, "HARD_MAX_REQUEST_BYTES", 4_000)
+async def test_add_data_batch_over_the_request_cap(api_key, base_url, http, mock):
+    """A body over the request cap (a profile's server taking 4,040 bytes: a cap 1% lower)
+    is refused before sending, pointing at ingest()."""
+    client = AsyncVecML(
+        api_key,
+        base_url=base_url,
+        rate_limit=None,
+        http_client=http,
+        profile={"max_body_bytes": 4_040},
+    )
     route = mock.route().respond(json={"success": True, "job_id": "j"})
     rows = np.full((100, 8), 0.123456789)
-    with pytest.raises(InvalidInputError, match="ingest") as info:
+    with pytest.raises(InvalidInputError, match=r"4,000-byte cap.*ingest") as info:
         await client.add_data_batch("p", "c", rows)
     assert info.value.field == "data"
     await client.add_data_batch("p", "c", rows[:5])  # a small one still fits

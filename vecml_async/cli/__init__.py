@@ -15,6 +15,7 @@ This module assembles the command tree; the commands live in one module per grou
 * :mod:`vecml_async.cli.job`: ``job status|wait``;
 * :mod:`vecml_async.cli.model`: ``model list|metric|delete``;
 * :mod:`vecml_async.cli.resources`: ``project ...``, ``collection ...``;
+* :mod:`vecml_async.cli.probe`: ``probe``;
 
 and the shared parts in :mod:`~vecml_async.cli._output` (exit codes, error lines, JSON),
 :mod:`~vecml_async.cli._common` (options, the client factory) and
@@ -37,6 +38,7 @@ from vecml_async.cli.ingest import ingest
 from vecml_async.cli.job import job_status, job_wait
 from vecml_async.cli.local import EMULATOR_COMMAND_SETTINGS, demo, emulator
 from vecml_async.cli.model import model_delete, model_list, model_metric
+from vecml_async.cli.probe import probe_command
 from vecml_async.cli.resources import collection_init, project_create, project_delete
 
 __all__ = ["ExitCode", "app", "main", "parse_size"]
@@ -59,6 +61,7 @@ app.command(**EMULATOR_COMMAND_SETTINGS)(emulator)
 app.command()(ingest)
 app.command()(train)
 app.command()(predict)
+app.command("probe")(probe_command)
 project_app.command("create")(project_create)
 project_app.command("delete")(project_delete)
 collection_app.command("init")(collection_init)

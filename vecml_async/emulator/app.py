@@ -10,8 +10,8 @@ Every API request goes through one pipeline, in this order:
 3. in sink mode, ``add_data_batch`` stops here: counted, answered with a finished job;
 4. decode the JSON object (400 when malformed);
 5. draw the fault for this request (latency, drop before apply, 500, 503, rate-limit burst);
-6. authenticate ``user_api_key`` (401), then take a token from the key's bucket (400 with the
-   exact rate-limit text);
+6. authenticate ``user_api_key`` (401), then take a token from the key's bucket (400, or
+   ``rate_limit_status``, with the exact rate-limit text);
 7. run the endpoint handler; ``drop_after_apply`` closes the connection after it ran.
 
 ``POST /_emulator/inspect`` (also under ``/api``) skips faults and the rate limit and answers
@@ -123,9 +123,15 @@ class _Api:
         return self.error(err.status, err.message, getattr(err, "extra", None))
 
     def rate_limited(self) -> Response:
-        if self.ctx.settings.rate_limit_body == "json":
-            return _json({"success": False, "error_message": RATE_LIMIT_TEXT}, 400)
-        return Response(RATE_LIMIT_TEXT, status_code=400, media_type="text/plain")
+        settings = self.ctx.settings
+        status = settings.rate_limit_status
+        headers = {}
+        if settings.rate_limit_retry_after is not None:
+            headers["Retry-After"] = f"{settings.rate_limit_retry_after:g}"
+        if settings.rate_limit_body == "json":
+            payload = orjson.dumps({"success": False, "error_message": RATE_LIMIT_TEXT})
+            return Response(payload, status, headers, media_type="application/json")
+        return Response(RATE_LIMIT_TEXT, status, headers, media_type="text/plain")
 
     async def body(self, request: Request) -> bytes | bytearray | Response:
         """The request body, or the response that refuses it (too large, or abandoned)."""

@@ -80,9 +80,7 @@ async def train_automl_model(
     if task_type not in TASK_TYPES:
         raise bad(f"Unknown task_type '{task_type}'; expected classification or regression")
     label = req_str(fields, "label_attribute")
-    categorical = opt_str_list(fields, "categorical_features")
-    if categorical is None:  # the documented name wins; the alias is seen in the wild
-        categorical = opt_str_list(fields, "train_categorical_features") or []
+    categorical = _categorical(ctx, fields)
     validation: Collection | None = None
     if opt_str(fields, "validation_dataset") is not None:
         validation = ctx.collection(tenant, fields, key="validation_dataset")
@@ -101,6 +99,18 @@ async def train_automl_model(
     collection.models[name] = record
     ctx.spawn(_train(ctx, collection, record, validation, tuple(categorical)))
     return {"job_id": job_id}
+
+
+def _categorical(ctx: Context, fields: dict[str, Any]) -> list[str]:
+    """The categorical features, from the field(s) ``categorical_features_field`` honours:
+    by default the documented name, else the alias seen in the wild."""
+    honoured = ctx.settings.categorical_features_field
+    documented = alias = None
+    if honoured in ("both", "categorical_features"):
+        documented = opt_str_list(fields, "categorical_features")
+    if honoured in ("both", "train_categorical_features"):
+        alias = opt_str_list(fields, "train_categorical_features")
+    return documented if documented is not None else alias or []
 
 
 async def _train(
@@ -235,6 +245,9 @@ async def get_model_validation_metric(
     return {"validation_metric": _metric(trained_model(record).validation_metric)}
 
 
+_INFO_FIELDS = ("model_name", "task_type", "training_mode", "label_attribute", "create_time")
+
+
 def _model_info(record: ModelRecord) -> list[str]:
     """The documented five-element entry; a model that cannot predict yet adds its status."""
     created = record.trained.created_at if record.trained is not None else record.job.started
@@ -257,9 +270,14 @@ async def list_automl_model_infos(
 ) -> dict[str, Any]:
     """Every model of the collection, as documented ("all models"): trained ones as the
     documented five-element lists, the others (pending, training, failed) with a sixth
-    element, their status; the time is when training finished, or when it was asked for."""
+    element, their status; the time is when training finished, or when it was asked for.
+    With ``model_infos_shape="dict"`` each entry is an object of the same named fields."""
     collection = ctx.collection(tenant, fields)
-    return {"model_infos": [_model_info(record) for record in collection.models.values()]}
+    infos = [_model_info(record) for record in collection.models.values()]
+    if ctx.settings.model_infos_shape == "dict":
+        named = [dict(zip((*_INFO_FIELDS, "status"), info)) for info in infos]
+        return {"model_infos": named}
+    return {"model_infos": infos}
 
 
 AUTOML_HANDLERS: dict[str, Handler] = {

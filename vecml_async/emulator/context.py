@@ -21,7 +21,7 @@ import orjson
 
 from vecml_async.emulator.faults import FaultInjector
 from vecml_async.emulator.limits import TokenBuckets
-from vecml_async.emulator.parsing import RequestError, bad, req_str
+from vecml_async.emulator.parsing import RequestError, RowRules, bad, req_str
 from vecml_async.emulator.settings import DEFAULT_NAME_PATTERN, EmulatorSettings
 from vecml_async.emulator.stats import Stats
 from vecml_async.emulator.store import Batch, Collection, Job, Project, Store, Tenant
@@ -79,6 +79,9 @@ class Context:
         self.stats = Stats(clock)
         self.faults = FaultInjector(settings.faults)
         self.buckets = TokenBuckets(settings.rate_limit, settings.bucket_capacity, clock)
+        self.row_rules = RowRules(
+            settings.sparse_formats, settings.sparse_index_base, settings.attribute_types
+        )
         self.sink_jobs: dict[str, Job] = {}
         # Waiting uploads: their timer and what to do if the server stops first.
         self._timers: dict[asyncio.TimerHandle, Callable[[], None]] = {}
@@ -122,16 +125,15 @@ class Context:
     ) -> Job:
         """Accept ``batch`` as an upload job that applies after ``upload_delay`` seconds.
 
-        With ``duplicate_ids="reject"`` a repeated id (in the batch, stored, or waiting in an
-        accepted batch) refuses the whole batch before anything is stored.
+        With ``duplicate_ids="reject"`` an id already stored or waiting in an accepted batch
+        refuses the whole batch before anything is stored; with ``"ignore"`` such rows are
+        dropped when the batch applies. An id repeated within the batch follows
+        ``duplicate_ids_in_batch`` (or ``duplicate_ids``): refused, first row kept
+        (``ignore``) or last row kept (``overwrite``).
         """
+        batch = self._within_batch(batch)
         reject = self.settings.duplicate_ids == "reject"
         if reject:
-            seen: set[str] = set()
-            for id_ in batch.ids:
-                if id_ in seen:
-                    raise bad(f"Duplicate string_id '{id_}' in the batch")
-                seen.add(id_)
             known = collection.known_ids(batch.ids)
             if known:
                 raise DuplicateIdsError(known)
@@ -168,11 +170,27 @@ class Context:
         self._timers[handle] = abandon
         return job
 
-    @staticmethod
-    def _apply(tenant: Tenant, collection: Collection, batch: Batch, job: Job) -> None:
+    def _within_batch(self, batch: Batch) -> Batch:
+        """``batch`` after the rule for ids it repeats (refused, or only one row kept)."""
+        mode = self.settings.duplicate_ids_in_batch or self.settings.duplicate_ids
+        if mode == "overwrite" or len(set(batch.ids)) == len(batch.ids):
+            return batch  # overwrite: Collection.apply keeps the last row of an id
+        first: dict[str, int] = {}
+        for k, id_ in enumerate(batch.ids):
+            if id_ in first and mode == "reject":
+                raise bad(f"Duplicate string_id '{id_}' in the batch")
+            first.setdefault(id_, k)
+        return batch.take(sorted(first.values()))
+
+    def _apply(self, tenant: Tenant, collection: Collection, batch: Batch, job: Job) -> None:
         if collection.deleted:
             job.finish(f"Collection {collection.name} was deleted before the upload applied")
             return
+        if self.settings.duplicate_ids == "ignore":
+            # Rows whose id is stored by now (an earlier batch included) are dropped.
+            batch = batch.take(
+                [k for k, id_ in enumerate(batch.ids) if id_ not in collection.index]
+            )
         overwrites = collection.apply(batch)
         tenant.id_writes += len(batch)
         tenant.overwrites += overwrites

@@ -122,6 +122,7 @@ async def add_data_batch(ctx: Context, tenant: Tenant, fields: dict[str, Any]) -
         vector_type=collection.vector_type,
         dim=collection.dim,
         make_ids=functools.partial(generated_ids, collection),
+        rules=ctx.row_rules,
     )
     job = ctx.submit_upload(tenant, project, collection, batch)
     return {"job_id": job.job_id}

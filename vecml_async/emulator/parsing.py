@@ -18,6 +18,7 @@ import itertools
 import math
 import struct
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,9 @@ import orjson
 from vecml_async.emulator.store import Batch, SparseRow
 
 __all__ = [
+    "DEFAULT_ROW_RULES",
     "RequestError",
+    "RowRules",
     "decode_body",
     "dense_matrix",
     "extract_batch",
@@ -171,14 +174,35 @@ def _explain_dense(data: list[Any], dim: int) -> RequestError:
     return bad("Field 'data' is not a valid array of vectors")  # pragma: no cover
 
 
-def _index(value: object, dim: int, where: str) -> int:
+@dataclass(frozen=True)
+class RowRules:
+    """What a server accepts in the rows of a batch, where VecML does not document it.
+
+    Attributes:
+        sparse_formats: the JSON forms of a sparse vector accepted (names as in
+            :data:`~vecml_async.emulator.settings.SPARSE_FORMATS`).
+        index_base: the index of the first dimension of a sparse vector (0 or 1); indices
+            are stored 0-based.
+        attribute_types: the kinds of attribute value accepted (``string``, ``number``,
+            ``boolean``); numbers and booleans are stored as text.
+    """
+
+    sparse_formats: tuple[str, ...] = ("pairs", "dict", "indices_values", "libsvm")
+    index_base: int = 0
+    attribute_types: tuple[str, ...] = ("string",)
+
+
+DEFAULT_ROW_RULES = RowRules()
+
+
+def _index(value: object, dim: int, where: str, base: int = 0) -> int:
     if isinstance(value, str) and value.isdigit():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise bad(f"{where}: index must be a non-negative integer, got {value!r}")
-    if not 0 <= value < dim:
+    if not base <= value < dim + base:
         raise bad(f"{where}: index {value} is out of range for vector_dim {dim}")
-    return value
+    return value - base
 
 
 def _value(value: object, where: str) -> float:
@@ -189,8 +213,26 @@ def _value(value: object, where: str) -> float:
     return float(value)
 
 
-def _sparse_row(row: object, dim: int, where: str) -> SparseRow:
-    """Accept [[i, v], ...], {"i": v}, {"indices": [...], "values": [...]} or "i:v i:v"."""
+def _sparse_format(row: object) -> str | None:
+    """The name of the JSON form ``row`` is written in, or ``None`` for none of them."""
+    if isinstance(row, str):
+        return "libsvm"
+    if isinstance(row, dict):
+        return "indices_values" if "indices" in row else "dict"
+    if isinstance(row, list):
+        return "pairs"
+    return None
+
+
+def _sparse_row(
+    row: object, dim: int, where: str, rules: RowRules = DEFAULT_ROW_RULES
+) -> SparseRow:
+    """Accept [[i, v], ...], {"i": v}, {"indices": [...], "values": [...]} or "i:v i:v"
+    (those of ``rules.sparse_formats``), indices counted from ``rules.index_base``."""
+    form = _sparse_format(row)
+    if form is not None and form not in rules.sparse_formats:
+        accepted = ", ".join(rules.sparse_formats)
+        raise bad(f"{where}: sparse vectors in the {form} form are not accepted (use {accepted})")
     pairs: list[tuple[object, object]]
     if isinstance(row, str):
         pairs = []
@@ -217,7 +259,7 @@ def _sparse_row(row: object, dim: int, where: str) -> SparseRow:
         pairs = [(p[0], p[1]) for p in row]
     else:
         raise bad(f"{where}: not a sparse vector encoding ({_type_name(row)})")
-    indices_list = [_index(i, dim, where) for i, _ in pairs]
+    indices_list = [_index(i, dim, where, rules.index_base) for i, _ in pairs]
     values_list = [_value(v, where) for _, v in pairs]
     if len(set(indices_list)) != len(indices_list):
         raise bad(f"{where}: repeated index in a sparse vector")
@@ -228,13 +270,13 @@ def _sparse_row(row: object, dim: int, where: str) -> SparseRow:
     )
 
 
-def sparse_rows(data: object, dim: int) -> list[SparseRow]:
-    """Parse a list of sparse vectors in any accepted encoding (0-based indices)."""
+def sparse_rows(data: object, dim: int, rules: RowRules = DEFAULT_ROW_RULES) -> list[SparseRow]:
+    """Parse a list of sparse vectors in any accepted encoding (stored 0-based)."""
     if not isinstance(data, list):
         raise bad(f"Field 'data' must be an array of vectors, got {_type_name(data)}")
     if not data:
         raise bad("Field 'data' must hold at least one vector")
-    return [_sparse_row(row, dim, f"data[{i}]") for i, row in enumerate(data)]
+    return [_sparse_row(row, dim, f"data[{i}]", rules) for i, row in enumerate(data)]
 
 
 def check_ids(ids: object, n: int) -> list[str]:
@@ -249,8 +291,22 @@ def check_ids(ids: object, n: int) -> list[str]:
     return ids
 
 
-def check_attributes(attributes: object, n: int) -> list[dict[str, str]]:
-    """``attributes``: ``n`` objects whose values are strings (absent gives empty objects)."""
+def _attribute_text(value: object, types: tuple[str, ...]) -> str | None:
+    """An accepted number or boolean as stored text (``3``, ``0.5``, ``true``), else None."""
+    if isinstance(value, bool):
+        return ("true" if value else "false") if "boolean" in types else None
+    if isinstance(value, int) and "number" in types:
+        return str(value)
+    if isinstance(value, float) and "number" in types and math.isfinite(value):
+        return repr(value)
+    return None
+
+
+def check_attributes(
+    attributes: object, n: int, types: tuple[str, ...] = ("string",)
+) -> list[dict[str, str]]:
+    """``attributes``: ``n`` objects whose values are strings, or numbers and booleans when
+    ``types`` accepts them (stored as text); absent gives empty objects."""
     if attributes is None:
         return [{} for _ in range(n)]
     if not isinstance(attributes, list):
@@ -263,11 +319,16 @@ def check_attributes(attributes: object, n: int) -> list[dict[str, str]]:
     values = itertools.chain.from_iterable(map(dict.values, attributes))
     if not set(map(type, values)) <= {str}:
         for k, attrs in enumerate(attributes):
-            for name, value in attrs.items():
-                if not isinstance(value, str):
+            for name, value in list(attrs.items()):
+                if isinstance(value, str):
+                    continue
+                text = _attribute_text(value, types)
+                if text is None:
+                    kinds = " or ".join(types)
                     raise bad(
-                        f"attributes[{k}]['{name}'] must be a string, got {_type_name(value)}"
+                        f"attributes[{k}]['{name}'] must be a {kinds}, got {_type_name(value)}"
                     )
+                attrs[name] = text
     return attributes
 
 
@@ -277,10 +338,12 @@ def extract_batch(
     vector_type: str,
     dim: int,
     make_ids: Callable[[int], list[str]] | None = None,
+    rules: RowRules = DEFAULT_ROW_RULES,
 ) -> Batch:
     """Validate ``data``, ``string_ids`` and ``attributes`` of an add_data_batch body.
 
-    ``make_ids(n)`` supplies ids when ``string_ids`` is absent (default: ``"0".."n-1"``).
+    ``make_ids(n)`` supplies ids when ``string_ids`` is absent (default: ``"0".."n-1"``);
+    ``rules`` says which sparse forms, index base and attribute types are accepted.
     """
     data = fields.get("data")
     if data is None:
@@ -291,14 +354,14 @@ def extract_batch(
         sparse = None
         n = len(matrix)
     else:
-        dense, sparse = None, sparse_rows(data, dim)
+        dense, sparse = None, sparse_rows(data, dim, rules)
         n = len(sparse)
     raw_ids = fields.get("string_ids")
     if raw_ids is None:
         ids = make_ids(n) if make_ids is not None else [str(k) for k in range(n)]
     else:
         ids = check_ids(raw_ids, n)
-    attributes = check_attributes(fields.get("attributes"), n)
+    attributes = check_attributes(fields.get("attributes"), n, rules.attribute_types)
     return Batch(ids, attributes, dense, sparse)
 
 
