@@ -252,12 +252,13 @@ class DataEndpoints(ClientCore):
                 this client's ``init``), whether it is sparse, and the sparse JSON form.
             max_rows / max_bytes: hard per-request limits (``max_bytes`` counts the whole
                 body; default: the 198 MB hard cap, 1,000,000 rows).
-            batch_bytes: cut every body at this size (``<= max_bytes`` and half of
+            batch_bytes: cut every body at this size (``<= max_bytes`` and a quarter of
                 ``max_memory``) instead of adapting the size; ``None`` (default): adaptive,
                 within ``max_bytes`` and a quarter of ``max_memory``.
-            max_memory: bytes of encoded rows held at once, the bodies being sent and the
-                rows read ahead together (default 256 MiB; ``report.peak_memory`` says
-                how much was held).
+            max_memory: the memory the ingest may take (default 256 MiB). The encoded rows
+                it holds, the bodies being sent and the rows read ahead, stay under half
+                of it (``report.peak_memory`` says how much was held); the other half is
+                room for the process around them.
             concurrency: requests in flight at most.
             wait: await every upload job; failed jobs count as failures. Jobs are polled
                 while later batches still go out, on the rate limiter's spare calls, so

@@ -11,9 +11,17 @@ from vecml_async._config import HARD_MAX_REQUEST_BYTES
 DEFAULT_MAX_BYTES = HARD_MAX_REQUEST_BYTES
 #: Rows per request at most; the byte target decides first unless rows are tiny.
 DEFAULT_MAX_ROWS = 1_000_000
-#: Bytes of encoded rows one ingest holds at most: the bodies being sent and the rows read
-#: ahead. The adaptive size never goes past a quarter of it.
+#: The memory one ingest may take, in bytes. The encoded rows it holds (the bodies being
+#: sent and the rows read ahead) stay under half of it (:data:`HELD_SHARE`); the rest is
+#: room for what the process takes around them: ids and row offsets, and the allocator's
+#: slack (freed buffers are not all given back at once: measured, peak RSS grows by
+#: 1.2-1.7x the encoded bytes held). One body stays under a quarter of it.
 DEFAULT_MAX_MEMORY = 256 * 1024 * 1024
+#: Share of ``max_memory`` the encoded rows held may take.
+HELD_SHARE = 0.5
+#: Share of ``max_memory`` one body may take, adaptive or ``batch_bytes`` (so that one body
+#: is in flight while the next one fills, within the rows held).
+BODY_SHARE = 0.25
 #: Requests in flight at most.
 DEFAULT_CONCURRENCY = 4
 #: Batches failing in a row after which an ingest stops.

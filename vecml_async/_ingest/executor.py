@@ -29,13 +29,14 @@ from vecml_async._ingest.align import Aligner
 from vecml_async._ingest.batching import Batcher, Envelope
 from vecml_async._ingest.checkpoint import Checkpoint
 from vecml_async._ingest.chunks import RowError, Source
+from vecml_async._ingest.defaults import BODY_SHARE, HELD_SHARE
 from vecml_async._ingest.encoder import ChunkEncoder
 from vecml_async._ingest.encoding import EncodedRows
 from vecml_async._ingest.feed import Feed
 from vecml_async._ingest.fingerprint import derived_prefix, ids_digest, random_prefix
 from vecml_async._ingest.inputs import ReadOptions, open_source
 from vecml_async._ingest.options import IngestOptions
-from vecml_async._ingest.progress import ProgressReporter, progress_callback
+from vecml_async._ingest.progress import ProgressCallback, ProgressReporter, progress_callback
 from vecml_async._ingest.reader import Reader, encode_valid
 from vecml_async._ingest.report import IngestReport, Row
 from vecml_async._ingest.senders import STOPPED_BY_CALLBACK, BatchSender, Sender
@@ -81,21 +82,10 @@ async def run_ingest(
     envelope = sender.envelope(project_name, collection_name)
     batcher = _batcher(envelope, options)
     sizer = _sizer(batcher, options)
-    feed = Feed(batcher, options.max_memory, lambda: sizer.target)
+    feed = Feed(batcher, int(options.max_memory * HELD_SHARE), lambda: sizer.target)
     reader = Reader(source, aligner, encoder, feed, report, options, checkpoint)
     async with progress_callback(options.progress, source.length) as callback:
         watcher = _watcher(sender, report, checkpoint, options) if options.wait else None
-        progress = None
-        if callback is not None:
-            progress = ProgressReporter(
-                callback,
-                report,
-                source.length,
-                lambda: reader.read_to,
-                (lambda: (watcher.seen, watcher.jobs_total)) if watcher else lambda: (0, 0),
-            )
-            if watcher is not None:
-                watcher.on_change = lambda: progress(waiting=watcher.sending_done_at is not None)
         senders = BatchSender(
             sender,
             envelope,
@@ -106,7 +96,7 @@ async def run_ingest(
             turns=Turns(sender.budget),
             checkpoint=checkpoint,
             watcher=watcher,
-            progress=progress,
+            progress=_reporter(callback, reader, watcher, source.length),
             max_consecutive_failures=options.max_consecutive_failures,
             resplit=options.adaptive,
         )
@@ -154,7 +144,7 @@ def _batcher(envelope: Envelope, options: IngestOptions) -> Batcher:
 
 def _sizer(batcher: Batcher, options: IngestOptions) -> Sizer:
     """A fixed size (``batch_bytes``) or the adaptive one, within ``max_bytes`` and a
-    quarter of ``max_memory`` (one body sent while others are read and filled)."""
+    share of ``max_memory`` (several bodies sent while others are read and filled)."""
     smallest = batcher.min_target
     if options.batch_bytes is not None:
         if options.batch_bytes < smallest:
@@ -162,8 +152,33 @@ def _sizer(batcher: Batcher, options: IngestOptions) -> Sizer:
                 f"{options.batch_bytes} is too small for any request", field="batch_bytes"
             )
         return FixedSize(options.batch_bytes)
-    maximum = max(smallest, min(options.max_bytes, options.max_memory // 4))
-    return AdaptiveSize(maximum, initial=INITIAL_BYTES, minimum=max(smallest, MIN_BYTES))
+    maximum = max(smallest, min(options.max_bytes, int(options.max_memory * BODY_SHARE)))
+    return AdaptiveSize(
+        maximum,
+        initial=INITIAL_BYTES,
+        minimum=max(smallest, MIN_BYTES),
+        senders=options.concurrency,
+    )
+
+
+def _reporter(
+    callback: ProgressCallback | None,
+    reader: Reader,
+    watcher: JobWatcher | None,
+    rows_expected: int | None,
+) -> ProgressReporter | None:
+    """What calls ``progress=`` after each batch and, with a watcher, each job seen final."""
+    if callback is None:
+        return None
+
+    def jobs() -> tuple[int, int]:
+        return (watcher.seen, watcher.jobs_total) if watcher is not None else (0, 0)
+
+    report = reader.report
+    progress = ProgressReporter(callback, report, rows_expected, lambda: reader.read_to, jobs)
+    if watcher is not None:
+        watcher.on_change = lambda: progress(waiting=watcher.sending_done_at is not None)
+    return progress
 
 
 def _watcher(

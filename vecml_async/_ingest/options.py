@@ -15,6 +15,7 @@ from typing import Any
 from vecml_async._config import HARD_MAX_REQUEST_BYTES
 from vecml_async._ingest.chunks import CHUNK_BYTES
 from vecml_async._ingest.defaults import (
+    BODY_SHARE,
     DEFAULT_CONCURRENCY,
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_CONSECUTIVE_FAILURES,
@@ -141,10 +142,10 @@ class IngestOptions:
         size = _positive_int(self.batch_bytes, "batch_bytes")
         if size > max_bytes:
             raise InvalidInputError(f"{size} is over max_bytes ({max_bytes})", field="batch_bytes")
-        if size > memory // 2:
+        if size > memory * BODY_SHARE:
             raise InvalidInputError(
-                f"{size} is over half of max_memory ({memory}): one body must fit while "
-                "the next is read",
+                f"{size} is over a quarter of max_memory ({memory}): one body must fit "
+                "while the next is read, with room for the process around them",
                 field="batch_bytes",
             )
 

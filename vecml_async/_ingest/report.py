@@ -177,7 +177,7 @@ class IngestReport:
         waited_after_send: with ``wait=True``, seconds spent waiting for upload jobs after
             the last batch was sent (jobs are polled while batches still go out).
         peak_memory: the most bytes of encoded rows the ingest held at once (the bodies in
-            flight and the rows read ahead; bounded by ``max_memory``).
+            flight and the rows read ahead; at most half of ``max_memory``).
         target_history: the body sizes the ingest cut its batches at, in the order it chose
             them (one entry for a fixed ``batch_bytes``).
         failures: everything read that did not land, with ids.

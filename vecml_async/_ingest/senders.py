@@ -211,18 +211,24 @@ class BatchSender:
             turn = await self._next()
             if turn is None:
                 return
-            batch = turn.batch
-            if turn.budget is None:
-                self.fail("not_sent", batch, VecMLError(f"not sent: {self.control.stopping}"))
-                self.feed.done(batch)
-                continue
-            if await self._send(batch, turn.budget, turn.waited):
-                self.feed.done(batch)
-            else:
-                self.feed.requeue(batch)
-            self.last_send_end = time.monotonic()
+            # One call per batch, so that nothing of it stays referenced by this frame while
+            # the task waits for its next turn (its chunks are freed once they are done).
+            await self._handle(turn)
+            del turn
             if self.progress is not None and not await self.progress():
                 self.control.abort(STOPPED_BY_CALLBACK)
+
+    async def _handle(self, turn: _Turn) -> None:
+        batch = turn.batch
+        if turn.budget is None:
+            self.fail("not_sent", batch, VecMLError(f"not sent: {self.control.stopping}"))
+            self.feed.done(batch)
+            return
+        if await self._send(batch, turn.budget, turn.waited):
+            self.feed.done(batch)
+        else:
+            self.feed.requeue(batch)
+        self.last_send_end = time.monotonic()
 
     async def _next(self) -> _Turn | None:
         """The next batch and its token, or ``None`` once nothing is left to send."""

@@ -8,25 +8,31 @@ it about every finished call (:class:`Measurement`: body bytes, rows, how the ba
 its latency, how long it waited for its token, and whether the server refused its size or
 it timed out) and asks it for the next target (:attr:`AdaptiveSize.target`).
 
-The decisions, per *level* (the calls cut at one target):
+The decisions, per *level* (the calls cut at one target). A level is *bound* when its
+ready batches spent at least :data:`BOUND_SHARE` of its time waiting for tokens (calls are
+the bottleneck), or when the server answered ``Request limit reached``.
 
-* **grow** while ready batches spend at least :data:`BOUND_SHARE` of the level's time
-  waiting for tokens (calls are the bottleneck), by the power of two nearest below
-  ``(wait + latency) / latency`` per call (2x to :data:`MAX_STEP`): a call that is short
-  next to the time it waited for its token can carry many times its bytes before the
-  senders stop waiting (its latency grows at most in proportion to its size). It decides
-  after :data:`GROW_CALLS` calls, or after one when the waiting clearly dominates
-  (:data:`STRONG_SHARE`); and it grows 4x at once when the server answers ``Request limit
-  reached`` (fewer, bigger calls are what it asks for);
-* **stop** at the first level whose batches no longer wait; after a 4x step that clearly
-  overshot (:data:`PROBE_SHARE`), the half size is probed and kept when it moves as many
-  bytes per second (less memory, less latency);
-* **step back** when a bigger level moved fewer bytes per second than the smaller one while
-  its latency per MB at least doubled (the server is saturating);
+* **grow** while the level is bound, by the power of two nearest below
+  ``senders * (wait + latency) / latency`` (2x to :data:`MAX_STEP`): a call that is short
+  next to the time between tokens can carry many times its bytes before the senders stop
+  waiting (its latency grows at most in proportion to its size). It decides after
+  :data:`GROW_CALLS` calls, or after one when the waiting clearly dominates
+  (:data:`STRONG_SHARE`); a refusal makes it grow 4x at once (fewer, bigger calls are what
+  the server asks for);
+* **search** once a level is not bound: the best size lies between the largest bound size
+  and the smallest one that is not (past it, bigger bodies only cost the server more per
+  byte, and the client more memory). Their geometric middle is tried, and becomes the new
+  upper end when it is not bound (else the new lower end), until the two ends are within
+  :data:`SEARCH_RATIO`; the sizer then settles on the upper end. Bytes per second are not
+  compared here: right after a move, calls cut at the earlier size still load the server,
+  so the first calls of a size are slower than it is;
+* **step back** while growing, when a bigger level moved fewer bytes per second than the
+  smaller one and its latency per MB at least doubled (the server is saturating);
 * **shrink** when the server refuses a size (413) or a call times out: the target halves and
   that size becomes a ceiling the sizer never grows past again;
-* once steady, it grows again if the batches start waiting for tokens (the budget slowed
-  down, e.g. after ``Request limit reached`` answers).
+* once steady, it grows again if the batches wait for tokens most of the time
+  (:data:`STRONG_SHARE` over :data:`STEADY_WINDOW` calls: the budget slowed down, e.g. after
+  ``Request limit reached`` answers).
 
 Every target stays within ``[minimum, maximum]``; ``maximum`` is the caller's hard limit
 (``max_bytes``, itself under the 200 MB cap, and a share of the memory budget).
@@ -49,22 +55,21 @@ BOUND_SHARE: Final = 0.5
 #: Share from which one call is evidence enough to grow.
 STRONG_SHARE: Final = 0.85
 #: The largest growth step.
-MAX_STEP: Final = 16
-#: After a 4x step, a share under this says the step overshot: the half size is probed.
-PROBE_SHARE: Final = 0.25
-#: Calls at a size before the sizer grows past it, and before it decides to stop there.
+MAX_STEP: Final = 8
+#: Calls at a size before the sizer grows past it, and before it judges it not bound.
 GROW_CALLS: Final = 2
 STOP_CALLS: Final = 3
-#: Calls at the probed half size before it is compared with the size above it.
-PROBE_CALLS: Final = 3
-#: The probed half size is kept when it moves at least this fraction of the bytes/s above.
-PROBE_TOLERANCE: Final = 0.95
+#: The search ends when the smallest unbound size is within this factor of the largest
+#: bound one.
+SEARCH_RATIO: Final = 1.5
+#: Sizes the search tries are multiples of this.
+GRAIN: Final = 64 << 10
 #: Calls of a steady level between two checks of whether it waits on the budget again.
 STEADY_WINDOW: Final = 6
 
 Outcome = Literal["ok", "rate_limited", "too_large", "timeout", "failed"]
 Cut = Literal["bytes", "rows", "end"]
-State = Literal["grow", "probe", "steady"]
+State = Literal["grow", "search", "steady"]
 
 
 @dataclass(frozen=True)
@@ -133,11 +138,12 @@ class Level:
     def latency_per_mb(self) -> float:
         return self.latency / max(self.bytes / 1e6, 1e-9)
 
-    @property
-    def step(self) -> int:
+    def step(self, senders: int) -> int:
         """How many times bigger the size can get while calls stay the bottleneck: the
-        power of two nearest below ``(wait + latency) / latency``, within 2..MAX_STEP."""
-        ratio = (self.waited + self.latency) / max(self.latency, 1e-9)
+        power of two nearest below ``senders * (wait + latency) / latency``, within
+        2..MAX_STEP (``senders`` calls can be in flight, each as long as the time between
+        two tokens times ``senders``)."""
+        ratio = senders * (self.waited + self.latency) / max(self.latency, 1e-9)
         step = 2
         while step * 2 <= min(ratio, MAX_STEP):
             step *= 2
@@ -174,15 +180,18 @@ class AdaptiveSize:
     maximum: int
     initial: int = INITIAL_BYTES
     minimum: int = MIN_BYTES
+    senders: int = 1
     state: State = "grow"
     ceiling: int = field(init=False)
     history: list[int] = field(init=False)
     _target: int = field(init=False)
     _levels: dict[int, Level] = field(init=False, default_factory=dict)
-    _last_step: int = field(init=False, default=1)
-    _upper: int | None = field(init=False, default=None)
     _below: int | None = field(init=False, default=None)
     _refused_at: int | None = field(init=False, default=None)
+    _settled: float = field(init=False, default=-math.inf)
+    #: The largest size seen bound, and the smallest seen not bound (the search's ends).
+    _lower: int | None = field(init=False, default=None)
+    _upper: int | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         if self.maximum < 1:
@@ -208,7 +217,7 @@ class AdaptiveSize:
         for any other reason than its size is no evidence)."""
         if m.outcome == "failed":
             return
-        self._levels.setdefault(m.target, Level()).add(m)
+        self._count(m)
         if m.outcome == "too_large":
             self._limit(m.body_bytes // 2)
         elif m.outcome == "rate_limited":
@@ -216,7 +225,9 @@ class AdaptiveSize:
             # earlier size says so too), and no probe of the half size after this.
             if self._refused_at != self._target and self._target < self.ceiling:
                 self._refused_at = self._target
-                self.state, self._last_step = "grow", 1
+                self._lower = max(self._lower or 0, self._target)
+                self._upper = None
+                self.state = "grow"
                 self._move(self._target * 4)
         elif m.outcome == "timeout":
             self._limit(min(self._target, m.body_bytes) // 2)
@@ -226,16 +237,34 @@ class AdaptiveSize:
             elif m.cut == "bytes":
                 self._decide(self._levels[self._target])
 
+    def _count(self, m: Measurement) -> None:
+        """Add ``m`` to its level's evidence. A call at the current size counts only if it
+        started after every call of another size ended: until then those calls still load
+        the server (and hold senders), and the current size would look slower and less
+        bound than it is. A call of another size that ends late voids what was counted."""
+        if m.target != self._target:
+            self._levels.setdefault(m.target, Level()).add(m)
+            self._settled = max(self._settled, m.at)
+            current = self._levels.get(self._target)
+            if current is not None and current.calls and current.start < m.at:
+                self._levels[self._target] = Level()
+            return
+        if m.at - m.latency - m.wait >= self._settled:
+            self._levels.setdefault(m.target, Level()).add(m)
+
     # ------------------------------------------------------------------ decisions
 
     def _decide(self, level: Level) -> None:
         if self.state == "grow":
             self._grow_or_stop(level)
-        elif self.state == "probe":
-            self._settle_probe(level)
+        elif self.state == "search":
+            self._search(level)
         elif level.calls >= STEADY_WINDOW:
-            if level.share >= BOUND_SHARE and self._target < self.ceiling:
+            # A higher bar than for growing: a size settled at the edge of being bound
+            # must not bounce back up on every noisy window.
+            if level.share >= STRONG_SHARE and self._target < self.ceiling:
                 self.state = "grow"
+                self._lower, self._upper = self._target, None
                 self._grow_or_stop(level)
             else:
                 self._levels[self._target] = Level()  # a fresh window
@@ -251,19 +280,11 @@ class AdaptiveSize:
         if bound and self._target >= self.ceiling:
             self.state = "steady"
         elif bound and (level.calls >= GROW_CALLS or level.share >= STRONG_SHARE):
-            self._last_step = level.step
-            self._move(self._target * level.step)
+            self._lower = self._target
+            self._move(self._target * level.step(self.senders))
         elif not bound and level.calls >= STOP_CALLS:
-            if (
-                self._last_step > 2
-                and level.share < PROBE_SHARE
-                and self._target // 2 >= self.minimum
-            ):
-                self.state = "probe"
-                self._upper = self._target
-                self._move(self._target // 2)
-            else:
-                self.state = "steady"
+            self._upper = self._target
+            self._next_try()
 
     @staticmethod
     def _saturating(level: Level, below: Level) -> bool:
@@ -272,15 +293,32 @@ class AdaptiveSize:
             return False
         return level.rate < below.rate and level.latency_per_mb >= 2 * below.latency_per_mb
 
-    def _settle_probe(self, level: Level) -> None:
-        upper = self._levels.get(self._upper) if self._upper is not None else None
-        if level.calls < PROBE_CALLS or upper is None or self._upper is None:
+    def _search(self, level: Level) -> None:
+        """Judge the size tried: a new upper end if it is not bound, else a new lower end;
+        then the next try."""
+        if level.calls < STOP_CALLS or self._upper is None:
             return
-        self.state = "steady"
-        if level.share >= BOUND_SHARE or level.rate < upper.rate * PROBE_TOLERANCE:
-            self._move(self._upper, keep=True)
+        if level.share < BOUND_SHARE:
+            self._upper = self._target
         else:
-            self._levels[self._target] = Level()
+            self._lower = self._target
+        self._next_try()
+
+    def _next_try(self) -> None:
+        """The middle of the search's ends, or the upper end once they are close."""
+        lower, upper = self._lower, self._upper
+        assert upper is not None
+        if lower is None or upper <= lower * SEARCH_RATIO:
+            self.state = "steady"
+            self._move(upper, keep=True)
+            return
+        middle = max(GRAIN, round(math.sqrt(lower * upper) / GRAIN) * GRAIN)
+        if not lower < middle < upper:
+            self.state = "steady"
+            self._move(upper, keep=True)
+            return
+        self.state = "search"
+        self._move(middle)
 
     # ------------------------------------------------------------------ moves
 
