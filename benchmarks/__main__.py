@@ -19,6 +19,7 @@ BENCHMARKS = [
     "bench_loop_lag",
     "bench_batch_size",
     "bench_shared_budget",
+    "bench_defaults",
 ]
 
 

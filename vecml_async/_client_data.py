@@ -8,6 +8,7 @@ envelope, make an upload-job handle), not the client.
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -16,13 +17,14 @@ import orjson
 
 from vecml_async._body import EncodedBody
 from vecml_async._client_core import CallOptions, ClientCore, parse_answer
-from vecml_async._config import HARD_MAX_REQUEST_BYTES
+from vecml_async._config import HARD_MAX_REQUEST_BYTES, PollPolicy
 from vecml_async._ingest.batching import Batch, Batcher, Envelope
 from vecml_async._ingest.chunks import CHUNK_BYTES, RawChunk
 from vecml_async._ingest.defaults import (
     DEFAULT_CONCURRENCY,
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_CONSECUTIVE_FAILURES,
+    DEFAULT_MAX_MEMORY,
     DEFAULT_MAX_ROWS,
 )
 from vecml_async._ingest.encoder import DEFAULT_SPARSE_DIM, ChunkEncoder
@@ -34,6 +36,7 @@ from vecml_async._ingest.report import IngestReport
 from vecml_async._ingest.senders import conflicting_ids
 from vecml_async._ingest.sparse import SparseFormat
 from vecml_async._jobs import UploadJob
+from vecml_async._limiter import Budget
 from vecml_async._transport import SendStats
 from vecml_async.errors import APIError, InvalidInputError
 from vecml_async.models import JobStartedResponse, OnInvalid, check_name
@@ -227,6 +230,8 @@ class DataEndpoints(ClientCore):
         sparse_format: SparseFormat | None = None,
         max_rows: int = DEFAULT_MAX_ROWS,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        batch_bytes: int | None = None,
+        max_memory: int = DEFAULT_MAX_MEMORY,
         concurrency: int = DEFAULT_CONCURRENCY,
         wait: bool = False,
         job_timeout: float | None = None,
@@ -240,10 +245,16 @@ class DataEndpoints(ClientCore):
     ) -> IngestReport:
         """Send any amount of rows to a collection, as concurrent ``add_data_batch`` requests.
 
-        Rows are encoded once, cut into requests of at most ``max_rows`` rows and
-        ``max_bytes`` bytes (the whole body counted exactly; never over the 200 MB cap), and
-        sent by ``concurrency`` tasks under the client's rate limiter. Retries re-send the
-        same bytes with the same ids. Memory stays bounded whatever the input size.
+        Rows are encoded once, cut into requests (the whole body counted exactly; never
+        over ``max_bytes``, itself under the 200 MB cap), and sent by ``concurrency`` tasks
+        under the client's rate limiter. Retries re-send the same bytes with the same ids.
+        Memory stays within ``max_memory`` whatever the input size.
+
+        Body sizes adapt: bodies start at 1 MiB and grow while batches ready to go wait for
+        the rate limiter (calls are the bottleneck, so each call should carry more), until
+        they stop waiting, bytes per second stop rising with size, or the server refuses a
+        size (413) or times out; a body refused as too large is cut smaller and sent again.
+        ``batch_bytes=`` sets one fixed size instead.
 
         Args:
             data: a 2-D numpy array; a list of vectors; a scipy.sparse matrix (sparse
@@ -267,18 +278,32 @@ class DataEndpoints(ClientCore):
                 this client's ``init``), whether it is sparse, and the sparse JSON form
                 (default: the one the client's profile says the server takes, else
                 ``"pairs"``).
-            max_rows / max_bytes: per-request limits (``max_bytes`` counts the whole body).
-            concurrency: requests in flight.
-            wait: await every upload job; failed jobs count as failures.
-            job_timeout: deadline of each job wait (default: the client's ``PollPolicy``).
+            max_rows / max_bytes: hard per-request limits (``max_bytes`` counts the whole
+                body; default: the 198 MB hard cap, 1,000,000 rows).
+            batch_bytes: cut every body at this size (``<= max_bytes`` and a quarter of
+                ``max_memory``) instead of adapting the size; ``None`` (default): adaptive,
+                within ``max_bytes`` and a quarter of ``max_memory``.
+            max_memory: the memory the ingest may take (default 256 MiB). The encoded rows
+                it holds, the bodies being sent and the rows read ahead, stay under half
+                of it (``report.peak_memory`` says how much was held); the other half is
+                room for the process around them.
+            concurrency: requests in flight at most.
+            wait: await every upload job; failed jobs count as failures. Jobs are polled
+                while later batches still go out, on the rate limiter's spare calls, so
+                only the last few remain once everything is sent
+                (``report.waited_after_send``).
+            job_timeout: how long a job may stay unfinished once sending is over (counted
+                from its first poll or the last send, whichever is later; default: the
+                client's ``PollPolicy.upload_timeout``).
             raise_on_error: raise :class:`IngestError` (with the report) when rows failed.
             on_invalid: ``"raise"`` stops at the first invalid row (a row that does not
                 encode, or a file line that does not parse; when nothing was sent yet, as
                 :class:`InvalidInputError`); ``"skip"`` reports it and goes on.
             checkpoint: a journal path; re-running the same ingest with it resumes. It
                 is tied to its input: another input, or a damaged journal, is refused.
-            progress: a callback receiving :class:`IngestProgress` after each batch
-                (return ``False`` to stop), or ``True``/``"rich"``/``"tqdm"`` for a bar.
+            progress: a callback receiving :class:`IngestProgress` after each batch and,
+                with ``wait``, each job seen final (return ``False`` to stop sending), or
+                ``True``/``"rich"``/``"tqdm"`` for a bar on stderr.
             check_duplicate_ids: refuse an id repeated within the input; default: on for
                 in-memory inputs, off for streams and files (the set grows with the input).
             max_consecutive_failures: stop after this many batches in a row failed.
@@ -309,6 +334,8 @@ class DataEndpoints(ClientCore):
             sparse_format=sparse_format or self._adapt.sparse_format,
             max_rows=max_rows,
             max_bytes=max_bytes,
+            batch_bytes=batch_bytes,
+            max_memory=max_memory,
             concurrency=concurrency,
             wait=wait,
             job_timeout=job_timeout,
@@ -335,19 +362,40 @@ class DataEndpoints(ClientCore):
 
 
 class _PipelineSender:
-    """What the ingestion pipeline sees of a client (``_ingest.senders.Sender``)."""
+    """What the ingestion pipeline sees of a client (``_ingest.senders.Sender``).
+
+    Its calls use the client's connection pool with the budget the pipeline gives them
+    (views of the client's budget, see ``_ingest.turns``).
+    """
 
     def __init__(self, client: DataEndpoints) -> None:
         self._client = client
+        self._pollers: dict[int, tuple[Budget, DataEndpoints]] = {}
 
-    async def send(self, endpoint: str, body: EncodedBody, stats: SendStats) -> dict[str, Any]:
-        return await self._client._open_transport().send(endpoint, body, stats)
+    @property
+    def budget(self) -> Budget:
+        return self._client._limiter
+
+    @property
+    def poll(self) -> PollPolicy:
+        return self._client.poll
+
+    async def send(
+        self, endpoint: str, body: EncodedBody, stats: SendStats, budget: Budget
+    ) -> dict[str, Any]:
+        transport = self._client._open_transport().derive(limiter=budget)
+        return await transport.send(endpoint, body, stats)
 
     def envelope(self, project_name: str, collection_name: str) -> Envelope:
         return self._client._envelope(project_name, collection_name)
 
-    def upload_job(self, job_id: str) -> UploadJob:
-        return self._client.upload_job(job_id)
+    def upload_job(self, job_id: str, budget: Budget) -> UploadJob:
+        known = self._pollers.get(id(budget))
+        if known is None:
+            poller = copy.copy(self._client)
+            poller._transport = self._client._open_transport().derive(limiter=budget)
+            known = self._pollers[id(budget)] = (budget, poller)
+        return known[1].upload_job(job_id)
 
 
 def _raw_json(fragment: bytes) -> Any:

@@ -136,7 +136,16 @@ def test_parse_size(text: str, size: int) -> None:
     assert parse_size(text) == size
 
 
-@pytest.mark.parametrize("args", [["--max-bytes", "lots"], ["--max-bytes", "0"], ["--create"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--max-bytes", "lots"],
+        ["--max-bytes", "0"],
+        ["--batch-bytes", "4 apples"],
+        ["--max-memory", "0"],
+        ["--create"],
+    ],
+)
 def test_ingest_option_errors_are_usage_errors(tmp_path: Path, args: list[str]) -> None:
     """Bad sizes, and --create without --dim: one line, exit 2, nothing sent."""
     data = tmp_path / "d.csv"
@@ -385,6 +394,30 @@ def test_ingest_reports_json_and_jobs(api: respx.MockRouter, tmp_path: Path) -> 
     assert first["string_ids"] == ["r0", "r1", "r2", "r3"]
     assert first["data"] == [[0.0, 0.0], [1.0, -1.0], [2.0, -2.0], [3.0, -3.0]]
     assert first["attributes"] == [{"label": "0"}, {"label": "1"}, {"label": "0"}, {"label": "1"}]
+
+
+@pytest.mark.parametrize(("args", "cut_at"), [([], None), (["--batch-bytes", "2KiB"], 2048)])
+def test_ingest_sizes_bodies_adaptively_unless_a_size_is_given(
+    api: respx.MockRouter, tmp_path: Path, args: list[str], cut_at: int | None
+) -> None:
+    """Without size options the first body holds the whole small file (adaptive sizing
+    starts at 1 MiB); --batch-bytes cuts every body at that size."""
+    data = tmp_path / "d.csv"
+    data.write_text("id,x,y\n" + "".join(f"r{i},{i}.5,{-i}.25\n" for i in range(300)))
+    route = api.post("/add_data_batch").mock(
+        return_value=httpx.Response(200, json={"success": True, "job_id": "j"})
+    )
+    result = run(
+        "ingest", str(data), "-p", "p", "-c", "c", "--id-column", "id", "--concurrency", "1",
+        "--json", *args,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    sizes = [len(call.request.content) for call in route.calls]
+    if cut_at is None:
+        assert len(sizes) == 1
+    else:  # every body but the last is full at the size given (rows of ~20 bytes)
+        assert len(sizes) > 2 and max(sizes) <= cut_at and min(sizes[:-1]) > cut_at - 40
+    assert json.loads(result.stdout)["rows_sent"] == 300
 
 
 def test_ingest_failure_writes_ids_in_the_working_directory(

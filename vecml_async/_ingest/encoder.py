@@ -11,6 +11,7 @@ place in the input, so reading the input again (a resume, ``failed_rows()``) giv
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from vecml_async._ingest.chunks import RawChunk
@@ -60,11 +61,18 @@ class ChunkEncoder:
     def generated_ids(self, start: int, count: int) -> list[str]:
         return [f"{self.id_prefix}{i}" for i in range(start, start + count)]
 
-    def encode(self, raw: RawChunk, *, record: bool = True) -> EncodedRows:
+    def encode(
+        self,
+        raw: RawChunk,
+        *,
+        record: bool = True,
+        check: Callable[[EncodedRows], None] | None = None,
+    ) -> EncodedRows:
         """Validate and encode one chunk (see the class docstring).
 
         ``record=False`` encodes without remembering anything (ids seen, the dimension):
-        for rows that are only compared with what a checkpoint recorded.
+        for rows that are only compared with what a checkpoint recorded. ``check`` runs on
+        the encoded rows before anything is remembered, and may refuse them.
         """
         n = len(raw)
         if raw.ids is None:
@@ -95,6 +103,9 @@ class ChunkEncoder:
         else:
             vec_col, dim = encode_vector_list(raw.vectors, ids, raw.start, self.dim)
         attrs = encode_attributes(raw.attributes, ids, raw.start) if raw.attributes else None
+        encoded = EncodedRows(raw.start, ids, id_col, vec_col, attrs, dim)
+        if check is not None:
+            check(encoded)
         if record:
             if dim is not None:
                 self.dim = dim
@@ -103,7 +114,7 @@ class ChunkEncoder:
                 self.generated = True
             elif self.check_duplicates:
                 self._check_duplicates(ids, raw.start)
-        return EncodedRows(raw.start, ids, id_col, vec_col, attrs, dim)
+        return encoded
 
     def _check_duplicates(self, ids: list[str], start: int) -> None:
         seen = self._seen

@@ -3,9 +3,12 @@
 :func:`run_ingest` opens the input as a :class:`Source`, checks the parallel ids and
 attributes against it (``Aligner``), settles the prefix of generated ids (from the input's
 identity, or the checkpoint's header) and opens the checkpoint, checks an in-memory array
-whole, then runs one reader task (``reader.Reader``) and ``concurrency`` sender tasks
-(``senders.BatchSender``) joined by a bounded stream of batches. It depends on the client
-only through the :class:`~vecml_async._ingest.senders.Sender` protocol.
+whole, then runs one reader task (``reader.Reader``), ``concurrency`` sender tasks
+(``senders.BatchSender``) and, with ``wait=True``, the job watcher (``watcher.JobWatcher``),
+joined by the feed of encoded rows (``feed.Feed``, within the memory budget). The sizer
+(``sizing.py``) chooses each body's size from what the calls before it measured; the turns
+(``turns.py``) stand in front of the client's budget. It depends on the client only through
+the :class:`~vecml_async._ingest.senders.Sender` protocol.
 
 When it ends, the report accounts for every row of the input; for an input that can be read
 again it can also read again the rows that did not land (``IngestReport.failed_rows``).
@@ -23,19 +26,24 @@ import orjson
 
 from vecml_async._config import HARD_MAX_REQUEST_BYTES
 from vecml_async._ingest.align import Aligner
-from vecml_async._ingest.batching import Batch, Batcher, Envelope
+from vecml_async._ingest.batching import Batcher, Envelope
 from vecml_async._ingest.checkpoint import Checkpoint
 from vecml_async._ingest.chunks import RowError, Source
+from vecml_async._ingest.defaults import BODY_SHARE, HELD_SHARE
 from vecml_async._ingest.encoder import ChunkEncoder
 from vecml_async._ingest.encoding import EncodedRows
+from vecml_async._ingest.feed import Feed
 from vecml_async._ingest.fingerprint import derived_prefix, ids_digest, random_prefix
 from vecml_async._ingest.inputs import ReadOptions, open_source
 from vecml_async._ingest.options import IngestOptions
-from vecml_async._ingest.progress import progress_callback
+from vecml_async._ingest.progress import ProgressCallback, ProgressReporter, progress_callback
 from vecml_async._ingest.reader import Reader, encode_valid
 from vecml_async._ingest.report import IngestReport, Row
 from vecml_async._ingest.senders import STOPPED_BY_CALLBACK, BatchSender, Sender
+from vecml_async._ingest.sizing import INITIAL_BYTES, MIN_BYTES, AdaptiveSize, FixedSize, Sizer
 from vecml_async._ingest.sources import ArraySource
+from vecml_async._ingest.turns import Turns
+from vecml_async._ingest.watcher import JobWatcher
 from vecml_async.errors import IngestError, InvalidInputError
 
 if sys.version_info < (3, 11):
@@ -73,20 +81,28 @@ async def run_ingest(
     report = IngestReport(project_name, collection_name, id_prefix=prefix)
     envelope = sender.envelope(project_name, collection_name)
     batcher = _batcher(envelope, options)
-    reader = Reader(source, aligner, encoder, batcher, report, options, checkpoint)
+    sizer = _sizer(batcher, options)
+    feed = Feed(batcher, int(options.max_memory * HELD_SHARE), lambda: sizer.target)
+    reader = Reader(source, aligner, encoder, feed, report, options, checkpoint)
     async with progress_callback(options.progress, source.length) as callback:
+        watcher = _watcher(sender, report, checkpoint, options) if options.wait else None
         senders = BatchSender(
             sender,
             envelope,
             report,
             reader,
+            feed=feed,
+            sizer=sizer,
+            turns=Turns(sender.budget),
             checkpoint=checkpoint,
-            wait=options.wait,
-            progress=callback,
+            watcher=watcher,
+            progress=_reporter(callback, reader, watcher, source.length),
             max_consecutive_failures=options.max_consecutive_failures,
-            rows_expected=source.length,
+            resplit=options.adaptive,
         )
-        await run(reader, senders, options.concurrency, options.wait, options.job_timeout)
+        await run(reader, senders, watcher, options.concurrency)
+    report.peak_memory = feed.peak
+    report.target_history = list(getattr(sizer, "history", [sizer.target]))
     if reader.refused is not None:
         raise reader.refused  # refused before anything was sent
     settle(reader, senders, source.length)
@@ -124,6 +140,58 @@ def _batcher(envelope: Envelope, options: IngestOptions) -> Batcher:
         )
     except ValueError as err:  # max_bytes below the envelope itself
         raise InvalidInputError(str(err), field="max_bytes") from None
+
+
+def _sizer(batcher: Batcher, options: IngestOptions) -> Sizer:
+    """A fixed size (``batch_bytes``) or the adaptive one, within ``max_bytes`` and a
+    share of ``max_memory`` (several bodies sent while others are read and filled)."""
+    smallest = batcher.min_target
+    if options.batch_bytes is not None:
+        if options.batch_bytes < smallest:
+            raise InvalidInputError(
+                f"{options.batch_bytes} is too small for any request", field="batch_bytes"
+            )
+        return FixedSize(options.batch_bytes)
+    maximum = max(smallest, min(options.max_bytes, int(options.max_memory * BODY_SHARE)))
+    return AdaptiveSize(
+        maximum,
+        initial=INITIAL_BYTES,
+        minimum=max(smallest, MIN_BYTES),
+        senders=options.concurrency,
+    )
+
+
+def _reporter(
+    callback: ProgressCallback | None,
+    reader: Reader,
+    watcher: JobWatcher | None,
+    rows_expected: int | None,
+) -> ProgressReporter | None:
+    """What calls ``progress=`` after each batch and, with a watcher, each job seen final."""
+    if callback is None:
+        return None
+
+    def jobs() -> tuple[int, int]:
+        return (watcher.seen, watcher.jobs_total) if watcher is not None else (0, 0)
+
+    report = reader.report
+    progress = ProgressReporter(callback, report, rows_expected, lambda: reader.read_to, jobs)
+    if watcher is not None:
+        watcher.on_change = lambda: progress(waiting=watcher.sending_done_at is not None)
+    return progress
+
+
+def _watcher(
+    sender: Sender, report: IngestReport, checkpoint: Checkpoint | None, options: IngestOptions
+) -> JobWatcher:
+    return JobWatcher(
+        report,
+        checkpoint,
+        poll=sender.poll,
+        timeout=options.job_timeout,
+        pollers=options.concurrency,
+        backlog=2 * options.concurrency,
+    )
 
 
 async def _identify(
@@ -263,23 +331,30 @@ def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
 
 
 async def run(
-    reader: Reader, senders: BatchSender, concurrency: int, wait: bool, job_timeout: float | None
+    reader: Reader, senders: BatchSender, watcher: JobWatcher | None, concurrency: int
 ) -> None:
-    """Run the reader and the senders to the end (then await the jobs, with ``wait``)."""
-    send, receive = anyio.create_memory_object_stream[Batch](max_buffer_size=concurrency)
+    """Run the reader, the senders and the job watcher to the end."""
     started = time.monotonic()
+    report = reader.report
     try:
         async with anyio.create_task_group() as group:
-            group.start_soon(reader.produce, send)
-            async with receive:
+            group.start_soon(reader.produce)
+            if watcher is not None:
+                group.start_soon(watcher.run)
+            async with anyio.create_task_group() as sending:
                 for _ in range(concurrency):
-                    group.start_soon(senders.send_all, receive.clone())
-        if wait and senders.pending_jobs:
-            await senders.wait_for_jobs(job_timeout, concurrency * 2)
+                    sending.start_soon(senders.send_all)
+            if watcher is not None:
+                watcher.sending_done()
+                if watcher.on_change is not None and watcher.outstanding:
+                    await watcher.on_change()
     except BaseExceptionGroup as group_error:
         raise first_error(group_error) from None
     finally:
-        reader.report.elapsed = time.monotonic() - started
+        ended = time.monotonic()
+        report.elapsed = ended - started
+        if watcher is not None and senders.last_send_end is not None:
+            report.waited_after_send = max(0.0, ended - senders.last_send_end)
 
 
 def settle(reader: Reader, senders: BatchSender, length: int | None) -> IngestReport:

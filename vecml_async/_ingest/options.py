@@ -15,9 +15,11 @@ from typing import Any
 from vecml_async._config import HARD_MAX_REQUEST_BYTES
 from vecml_async._ingest.chunks import CHUNK_BYTES
 from vecml_async._ingest.defaults import (
+    BODY_SHARE,
     DEFAULT_CONCURRENCY,
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_CONSECUTIVE_FAILURES,
+    DEFAULT_MAX_MEMORY,
     DEFAULT_MAX_ROWS,
 )
 from vecml_async._ingest.frames import Columns
@@ -25,6 +27,8 @@ from vecml_async._ingest.sparse import SPARSE_FORMATS
 from vecml_async.errors import InvalidInputError
 
 ON_INVALID = ("raise", "skip")
+#: The smallest memory budget accepted.
+MIN_MEMORY = 1 << 20
 PROGRESS_BARS = ("rich", "tqdm")
 
 
@@ -64,6 +68,8 @@ class IngestOptions:
     sparse_format: str = "pairs"
     max_rows: int = DEFAULT_MAX_ROWS
     max_bytes: int = DEFAULT_MAX_BYTES
+    batch_bytes: int | None = None
+    max_memory: int = DEFAULT_MAX_MEMORY
     concurrency: int = DEFAULT_CONCURRENCY
     wait: bool = False
     job_timeout: float | None = None
@@ -105,6 +111,7 @@ class IngestOptions:
         max_bytes = _positive_int(self.max_bytes, "max_bytes")
         if max_bytes > HARD_MAX_REQUEST_BYTES:
             raise InvalidInputError(f"must be in 1..{HARD_MAX_REQUEST_BYTES}", field="max_bytes")
+        self._check_sizes(max_bytes)
         if self.vector_dim is not None:
             _positive_int(self.vector_dim, "vector_dim")
         if self.on_invalid not in ON_INVALID:
@@ -125,6 +132,27 @@ class IngestOptions:
             raise InvalidInputError("must be a format name", field="file_format")
         _check_progress(self.progress)
         self._check_combinations()
+
+    def _check_sizes(self, max_bytes: int) -> None:
+        memory = _positive_int(self.max_memory, "max_memory")
+        if memory < MIN_MEMORY:
+            raise InvalidInputError(f"must be at least {MIN_MEMORY} bytes", field="max_memory")
+        if self.batch_bytes is None:
+            return
+        size = _positive_int(self.batch_bytes, "batch_bytes")
+        if size > max_bytes:
+            raise InvalidInputError(f"{size} is over max_bytes ({max_bytes})", field="batch_bytes")
+        if size > memory * BODY_SHARE:
+            raise InvalidInputError(
+                f"{size} is over a quarter of max_memory ({memory}): one body must fit "
+                "while the next is read, with room for the process around them",
+                field="batch_bytes",
+            )
+
+    @property
+    def adaptive(self) -> bool:
+        """Whether the sizer chooses body sizes (no ``batch_bytes``)."""
+        return self.batch_bytes is None
 
     def _check_combinations(self) -> None:
         if self.ids is not None and self.columns.id_column is not None:

@@ -3,15 +3,17 @@
 The reader takes the input's items in order (``Source.aitems``), gives each chunk its
 parallel ids and attributes (``Aligner``), leaves out the rows a checkpoint has (checking
 its end rows against the input), encodes the rest once (in a worker thread when large), and
-packs the rows into batches (``Batcher``). Batches go through a bounded memory object stream
-to ``concurrency`` sender tasks (``BatchSender``), so the input is never read further ahead
-than the stream's few batches (backpressure, bounded memory).
+queues the rows in the :class:`~.feed.Feed`, from which the ``concurrency`` sender tasks
+(``BatchSender``) cut their batches. The feed admits a chunk only within the memory budget
+and a short read-ahead, so the input is never read further ahead than that (backpressure,
+bounded memory).
 
 Every row of the input ends up sent, skipped (resume), failed (with its id) or unread. The
 reader keeps ``read_to``: every row before it is in one of the first three places, every
 row from it on is unread. An invalid row (one that does not parse or encode) is reported
 and, with ``on_invalid="raise"``, stops reading; when nothing was handed to the senders yet,
-the ingest raises the :class:`InvalidInputError` itself and sends nothing.
+the ingest raises the :class:`InvalidInputError` itself and sends nothing. A row whose body
+alone would exceed the hard cap is an invalid row too, found as the chunk is encoded.
 """
 
 from __future__ import annotations
@@ -20,18 +22,16 @@ from collections.abc import AsyncIterator, Callable, Iterator
 
 import anyio
 import anyio.to_thread
-from anyio.abc import ObjectSendStream
 
 from vecml_async._config import HARD_MAX_REQUEST_BYTES
 from vecml_async._ingest.align import Aligner
-from vecml_async._ingest.batching import Batch, Batcher, OversizeRow
 from vecml_async._ingest.checkpoint import Checkpoint
 from vecml_async._ingest.chunks import Item, RawChunk, RowError, Source
 from vecml_async._ingest.encoder import ChunkEncoder
 from vecml_async._ingest.encoding import EncodedRows
+from vecml_async._ingest.feed import Feed
 from vecml_async._ingest.options import IngestOptions
-from vecml_async._ingest.report import BatchFailure, IngestReport
-from vecml_async._ingest.senders import detached
+from vecml_async._ingest.report import BatchFailure, IngestReport, detached
 from vecml_async.errors import InvalidInputError
 
 #: Chunks with more encoded bytes than this are encoded (and packed) in a worker thread.
@@ -78,7 +78,7 @@ class Reader:
         source: Source,
         aligner: Aligner,
         encoder: ChunkEncoder,
-        batcher: Batcher,
+        feed: Feed,
         report: IngestReport,
         options: IngestOptions,
         checkpoint: Checkpoint | None,
@@ -86,14 +86,13 @@ class Reader:
         self.source = source
         self.aligner = aligner
         self.encoder = encoder
-        self.batcher = batcher
+        self.feed = feed
         self.report = report
         self.skip_invalid = options.skip_invalid
         self.checkpoint = checkpoint
         self.read_to = 0  # rows before it are accounted for; the rest are unread
         self.rows_seen = 0  # rows the source yielded (more than read_to when stopped)
         self.exhausted = False
-        self.emitted = 0  # batches handed to the senders
         self.refused: InvalidInputError | None = None  # raised instead of a report
         self.hold_back = aligner.active and source.length is None
         self._stopping: str | None = None
@@ -129,19 +128,22 @@ class Reader:
 
     # ------------------------------------------------------------------ reading
 
-    async def produce(self, out: ObjectSendStream[Batch]) -> None:
-        """The reader task: every item of the input into batches on ``out``."""
-        async with out:
-            try:
-                await self._read(out)
-            except InvalidInputError as err:  # the input itself refused (a file, the ids)
-                self._invalid(err, whole_input=True)
-            if self.refused is None:
-                last = self.batcher.flush()
-                if last is not None:
-                    await self._emit(last, out)
+    @property
+    def handed_over(self) -> bool:
+        """Whether a batch was handed to the senders: cut already, or full in the feed (the
+        rows queued make a whole batch at the current target, which would go out)."""
+        return self.feed.cuts > 0 or self.feed.batcher.ready(self.feed.target())
 
-    async def _read(self, out: ObjectSendStream[Batch]) -> None:
+    async def produce(self) -> None:
+        """The reader task: every item of the input into the feed."""
+        try:
+            await self._read()
+        except InvalidInputError as err:  # the input itself refused (a file, the ids)
+            self._invalid(err, whole_input=True)
+        finally:
+            self.feed.close(discard=self.refused is not None)
+
+    async def _read(self) -> None:
         items = self.source.aitems()
         # With parallel values next to an input of unknown length, one chunk is held back
         # until the next item (or the end) is known: entries left over are then refused
@@ -149,12 +151,13 @@ class Reader:
         pending: RawChunk | None = None
         try:
             while self._stopping is None:
+                await self.feed.wait_for_room()
                 item = await self._next(items)
                 if item is None:
                     break
                 self.rows_seen = max(self.rows_seen, item.stop)
                 if pending is not None:
-                    await self._process(pending, out)
+                    await self._process(pending)
                     pending = None
                 if self._stopping is not None:
                     break
@@ -163,11 +166,11 @@ class Reader:
                 elif self.hold_back:
                     pending = item
                 else:
-                    await self._process(item, out)
+                    await self._process(item)
             if self.exhausted:
                 self.aligner.finish(self.rows_seen)
                 if pending is not None:
-                    await self._process(pending, out)
+                    await self._process(pending)
         finally:
             with anyio.CancelScope(shield=True):
                 await items.aclose()  # type: ignore[attr-defined]
@@ -185,7 +188,7 @@ class Reader:
                 self._scope = None
         return None  # cancelled by stop_reading
 
-    async def _process(self, raw: RawChunk, out: ObjectSendStream[Batch]) -> None:
+    async def _process(self, raw: RawChunk) -> None:
         """Align, skip what the checkpoint has, encode and pack one chunk."""
         assert raw.start == self.read_to, (raw.start, self.read_to)
         aligned = self.aligner.apply(raw)
@@ -195,7 +198,7 @@ class Reader:
                 self.read_to = stop
                 continue
             part = aligned.slice(first - aligned.start, stop - aligned.start)
-            self.read_to = await self._send_rows(part, out)
+            self.read_to = await self._send_rows(part)
             if self.read_to < stop:
                 return  # stopped at an invalid row
 
@@ -234,8 +237,8 @@ class Reader:
                 index=index,
             )
 
-    async def _send_rows(self, raw: RawChunk, out: ObjectSendStream[Batch]) -> int:
-        """Encode and pack ``raw``; the index after the last row accounted for."""
+    async def _send_rows(self, raw: RawChunk) -> int:
+        """Encode ``raw`` and queue it; the index after the last row accounted for."""
         if _cost(raw, self.encoder) >= THREAD_MIN_BYTES:
             parts = await anyio.to_thread.run_sync(self._encode_all, raw)
         else:
@@ -249,38 +252,32 @@ class Reader:
                 if self._stopping is not None:
                     return end
                 continue
-            for item in await self._pack(part):
-                await self._emit(item, out)
+            await self.feed.put(part)
             end = part.start + len(part)
         return raw.stop if self._stopping is None else end
 
     def _encode_all(self, raw: RawChunk) -> list[EncodedRows | InvalidInputError]:
         out: list[EncodedRows | InvalidInputError] = []
-        for part in encode_valid(self.encoder.encode, raw):
+        for part in encode_valid(self._encode_sized, raw):
             out.append(part)
             if isinstance(part, InvalidInputError) and not self.skip_invalid:
                 break  # nothing after the first invalid row is used
         return out
 
-    async def _pack(self, encoded: EncodedRows) -> list[Batch | OversizeRow]:
-        if encoded.nbytes >= THREAD_MIN_BYTES:
-            return await anyio.to_thread.run_sync(self.batcher.add, encoded)
-        return self.batcher.add(encoded)
+    def _encode_sized(self, raw: RawChunk) -> EncodedRows:
+        """``raw`` encoded; refused at its first row whose body alone is over the cap."""
+        return self.encoder.encode(raw, check=self._check_sizes)
 
-    async def _emit(self, item: Batch | OversizeRow, out: ObjectSendStream[Batch]) -> None:
-        if isinstance(item, Batch):
-            self.emitted += 1
-            await out.send(item)
-            return
-        self._invalid(
-            InvalidInputError(
-                f"the row alone makes a {item.size:,}-byte request, over the "
+    def _check_sizes(self, encoded: EncodedRows) -> None:
+        over = self.feed.batcher.oversize_row(encoded)
+        if over is not None:
+            raise InvalidInputError(
+                f"the row alone makes a {over.size:,}-byte request, over the "
                 f"{HARD_MAX_REQUEST_BYTES:,}-byte cap",
                 field="data",
-                index=item.index,
-                row_id=item.row_id,
+                index=over.index,
+                row_id=over.row_id,
             )
-        )
 
     # ------------------------------------------------------------------ invalid rows
 
@@ -297,7 +294,7 @@ class Reader:
         no row: the rows from where it was found on are unread.
         """
         stops = whole_input or not self.skip_invalid
-        if stops and self.emitted == 0:
+        if stops and not self.handed_over:
             self.refused = error
             self.stop_reading(INVALID)
             return

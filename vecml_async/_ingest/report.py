@@ -30,6 +30,18 @@ Row = tuple[str, Any, dict[str, str]]
 Reread = Callable[[Sequence[tuple[int, int]], "int | None"], Iterator[Row]]
 
 
+def detached(error: BaseException) -> BaseException:
+    """``error`` without tracebacks (its chain's too): a traceback keeps every local of the
+    frames it went through alive, the request body among them."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        current.__traceback__ = None
+        current = current.__cause__ or current.__context__
+    return error
+
+
 def _array(fragments: bytes) -> Any:
     return orjson.loads(b"[" + fragments + b"]")
 
@@ -162,6 +174,12 @@ class IngestReport:
         retries: request attempts that were retried.
         rate_limited: ``Request limit reached`` answers received.
         elapsed: seconds from start to end.
+        waited_after_send: with ``wait=True``, seconds spent waiting for upload jobs after
+            the last batch was sent (jobs are polled while batches still go out).
+        peak_memory: the most bytes of encoded rows the ingest held at once (the bodies in
+            flight and the rows read ahead; at most half of ``max_memory``).
+        target_history: the body sizes the ingest cut its batches at, in the order it chose
+            them (one entry for a fixed ``batch_bytes``).
         failures: everything read that did not land, with ids.
         generated_ids: ``True`` when the client generated the ids (``id_prefix`` + index).
         id_prefix: the prefix of generated ids.
@@ -182,6 +200,9 @@ class IngestReport:
     retries: int = 0
     rate_limited: int = 0
     elapsed: float = 0.0
+    waited_after_send: float = 0.0
+    peak_memory: int = 0
+    target_history: list[int] = field(default_factory=list)
     failures: list[BatchFailure] = field(default_factory=list)
     generated_ids: bool = False
     id_prefix: str | None = None

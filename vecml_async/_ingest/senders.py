@@ -1,15 +1,20 @@
 """Sending batches: the narrow interface the pipeline needs, and what each send means.
 
 The pipeline never sees the client: it sends through a :class:`Sender` (post a pre-encoded
-body with its stats, build the envelope, make an upload-job handle). :class:`BatchSender`
-runs the sender tasks: each takes batches from the bounded stream and posts them; a batch is
-then *landed* (counted sent, journaled in the checkpoint) or *failed* (its rows' ids and
-copies of their encoded bytes go into the report; nothing else of it is kept).
+body under a given budget, build the envelope, make an upload-job handle). :class:`BatchSender`
+runs the sender tasks. One at a time, a sender task waits until the feed holds a full batch
+at the sizer's target, takes a token (:class:`~.turns.Turns`), then cuts the batch at the
+target in force then, so a size chosen while it waited applies at once; it then posts the
+batch while the next task takes its turn. A batch is then *landed* (counted sent, journaled
+in the checkpoint, its job handed to the watcher) or *failed* (its rows' ids and copies of
+their encoded bytes go into the report; nothing else of it is kept). Every call is measured
+for the sizer (body size, latency, time spent waiting for the token, refusals of the size).
 
-Stop rules: a transient failure (connection, 5xx, rate limit after retries) fails its batch
-and the ingest goes on, until ``max_consecutive_failures`` in a row; any other refusal
+Stop rules: a transient failure (connection, 5xx, rate limit past its deadline) fails its
+batch and the ingest goes on, until ``max_consecutive_failures`` in a row; any other refusal
 (authentication, a missing collection, a refused body) stops it, and the batches not sent
-yet are reported as ``not_sent``.
+yet are reported as ``not_sent``. With an adaptive size, a body the server refuses as too
+large (413) is not a failure: its rows are queued again and cut smaller.
 
 A retry of a batch that may have been applied (``SendStats.ambiguous``) can be refused by a
 server that rejects duplicate ids, because of the batch's own first attempt. When the
@@ -20,7 +25,6 @@ they may not be), without stopping the ingest.
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,45 +32,57 @@ from typing import Any, Protocol
 
 import anyio
 import orjson
-from anyio.abc import ObjectReceiveStream
 
 from vecml_async._body import EncodedBody
+from vecml_async._config import PollPolicy
 from vecml_async._ingest.batching import Batch, Envelope
 from vecml_async._ingest.checkpoint import Checkpoint
-from vecml_async._ingest.progress import IngestProgress, ProgressCallback
-from vecml_async._ingest.report import BatchFailure, IngestReport, RowBytes
+from vecml_async._ingest.feed import Feed
+from vecml_async._ingest.progress import ProgressReporter
+from vecml_async._ingest.report import BatchFailure, IngestReport, RowBytes, detached
+from vecml_async._ingest.sizing import Cut, Measurement, Outcome, Sizer
+from vecml_async._ingest.turns import CallBudget, Turns
+from vecml_async._ingest.watcher import JobHandle, JobWatcher, SentBatch
+from vecml_async._limiter import Budget
 from vecml_async._transport import SendStats
 from vecml_async.errors import (
     APIError,
     ConflictError,
     RateLimitError,
+    RequestTooLargeError,
     ServerError,
     TransportError,
     VecMLError,
 )
 
+__all__ = ["BatchSender", "Control", "Sender", "conflicting_ids", "detached", "outcome_of"]
+
 TRANSIENT = (TransportError, ServerError, RateLimitError)
 ENDPOINT = "add_data_batch"
-
-
-class JobHandle(Protocol):
-    """An upload job that can be awaited."""
-
-    async def wait(self, timeout: float | None = None) -> object:
-        """Wait until the job is final; raise when it failed or the deadline passed."""
 
 
 class Sender(Protocol):
     """What the pipeline needs from a client."""
 
-    async def send(self, endpoint: str, body: EncodedBody, stats: SendStats) -> dict[str, Any]:
-        """POST a pre-encoded body (retried with the same bytes); the server's answer."""
+    @property
+    def budget(self) -> Budget:
+        """The client's call budget (the ingest's turns stand in front of it)."""
+
+    @property
+    def poll(self) -> PollPolicy:
+        """How upload jobs are polled, and their default deadline."""
+
+    async def send(
+        self, endpoint: str, body: EncodedBody, stats: SendStats, budget: Budget
+    ) -> dict[str, Any]:
+        """POST a pre-encoded body (retried with the same bytes), every attempt under
+        ``budget``; the server's answer."""
 
     def envelope(self, project_name: str, collection_name: str) -> Envelope:
         """The constant head of every ``add_data_batch`` body (it holds the key)."""
 
-    def upload_job(self, job_id: str) -> JobHandle:
-        """A handle on an upload job, from its id."""
+    def upload_job(self, job_id: str, budget: Budget) -> JobHandle:
+        """A handle on an upload job, from its id, polled under ``budget``."""
 
 
 class Control(Protocol):
@@ -86,18 +102,6 @@ class Control(Protocol):
 
     def abort(self, reason: str) -> None:
         """Stop reading and sending."""
-
-
-def detached(error: BaseException) -> BaseException:
-    """``error`` without tracebacks (its chain's too): a traceback keeps every local of the
-    frames it went through alive, the request body among them."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        current.__traceback__ = None
-        current = current.__cause__ or current.__context__
-    return error
 
 
 def conflicting_ids(error: APIError) -> frozenset[str] | None:
@@ -135,15 +139,33 @@ def _id_list(value: object) -> frozenset[str] | None:
     return None
 
 
-@dataclass(frozen=True)
-class _SentBatch:
-    """What is kept of an accepted batch until its upload job is seen final."""
+def outcome_of(error: VecMLError) -> Outcome:
+    """What a failed call says about its size: refused as too large, timed out, or neither.
 
-    job_id: str
-    index: int
-    first_row: int
-    ranges: tuple[tuple[int, int], ...]
-    ids: bytes
+    A timeout is a :class:`TransportError` whose attempt ran out of time: its cause is one
+    of the HTTP client's timeouts, or no complete answer came within the attempt's deadline.
+    """
+    if isinstance(error, RequestTooLargeError):
+        return "too_large"
+    if isinstance(error, TransportError):
+        cause = error.__cause__
+        if cause is not None and (
+            isinstance(cause, TimeoutError)
+            or any(k.__name__.endswith("Timeout") for k in type(cause).__mro__)
+        ):
+            return "timeout"
+        if error.message.startswith("no complete answer"):
+            return "timeout"
+    return "failed"
+
+
+@dataclass(frozen=True)
+class _Turn:
+    """A batch cut for a sender task, and how it got its token."""
+
+    batch: Batch
+    budget: CallBudget | None  # None: not to be sent (the ingest was aborted)
+    waited: float = 0.0
 
 
 class BatchSender:
@@ -156,36 +178,79 @@ class BatchSender:
         report: IngestReport,
         control: Control,
         *,
+        feed: Feed,
+        sizer: Sizer,
+        turns: Turns,
         checkpoint: Checkpoint | None,
-        wait: bool,
-        progress: ProgressCallback | None,
+        watcher: JobWatcher | None,
+        progress: ProgressReporter | None,
         max_consecutive_failures: int,
-        rows_expected: int | None,
+        resplit: bool,
     ) -> None:
         self.sender = sender
         self.envelope = envelope
         self.report = report
         self.control = control
+        self.feed = feed
+        self.sizer = sizer
+        self.turns = turns
         self.checkpoint = checkpoint
-        self.wait = wait
+        self.watcher = watcher
         self.progress = progress
         self.max_consecutive_failures = max_consecutive_failures
-        self.rows_expected = rows_expected
-        self.started = time.monotonic()
+        self.resplit = resplit
         self.consecutive_failures = 0
         self.jobs: list[tuple[int, str]] = []  # (batch index, job id)
-        self.pending_jobs: list[_SentBatch] = []
+        self.last_send_end: float | None = None
+        self._turn_lock = anyio.Lock()
+        self._poll_budget = turns.for_polls(watcher.urgent) if watcher is not None else None
 
-    async def send_all(self, batches: ObjectReceiveStream[Batch]) -> None:
-        """One sender task: send batches until the stream ends."""
-        async with batches:
-            async for batch in batches:
+    async def send_all(self) -> None:
+        """One sender task: cut and send batches until the feed is exhausted."""
+        while True:
+            turn = await self._next()
+            if turn is None:
+                return
+            # One call per batch, so that nothing of it stays referenced by this frame while
+            # the task waits for its next turn (its chunks are freed once they are done).
+            await self._handle(turn)
+            del turn
+            if self.progress is not None and not await self.progress():
+                self.control.abort(STOPPED_BY_CALLBACK)
+
+    async def _handle(self, turn: _Turn) -> None:
+        batch = turn.batch
+        if turn.budget is None:
+            self.fail("not_sent", batch, VecMLError(f"not sent: {self.control.stopping}"))
+            self.feed.done(batch)
+            return
+        if await self._send(batch, turn.budget, turn.waited):
+            self.feed.done(batch)
+        else:
+            self.feed.requeue(batch)
+        self.last_send_end = time.monotonic()
+
+    async def _next(self) -> _Turn | None:
+        """The next batch and its token, or ``None`` once nothing is left to send."""
+        async with self._turn_lock:
+            while True:
+                target = self.sizer.target
+                if not await self.feed.wait_ready(target):
+                    return None
                 if self.control.aborted:
-                    reason = VecMLError(f"not sent: {self.control.stopping}")
-                    self.fail("not_sent", batch, reason)
+                    batch = self.feed.cut(target)
+                    if batch is not None:
+                        return _Turn(batch, None)
                     continue
-                await self._send(batch)
-                await self._report_progress()
+                ready = time.monotonic()
+                await self.turns.send()
+                waited = time.monotonic() - ready
+                newer = self.sizer.target  # a call that ended meanwhile may have moved it
+                if newer != target and (self.feed.closed or self.feed.batcher.ready(newer)):
+                    target = newer
+                batch = self.feed.cut(target)
+                if batch is not None:  # None: the input was refused meanwhile
+                    return _Turn(batch, self.turns.for_call(prepaid=True), waited)
 
     def fail(
         self, kind: str, batch: Batch, error: BaseException, job_id: str | None = None
@@ -205,26 +270,66 @@ class BatchSender:
             )
         )
 
-    async def _send(self, batch: Batch) -> None:
+    async def _send(self, batch: Batch, budget: CallBudget, waited: float) -> bool:
+        """Post ``batch``; ``False`` when its rows were queued again to be cut smaller."""
         report = self.report
         body = batch.body(self.envelope)
         stats = SendStats()
         try:
-            answer = await self.sender.send(ENDPOINT, body, stats)
+            answer = await self.sender.send(ENDPOINT, body, stats, budget)
             job_id = answer.get("job_id")
             if not isinstance(job_id, str) or not job_id:
                 raise VecMLError("the server accepted the batch but returned no job_id")
         except VecMLError as err:
             report.retries += stats.retries
             report.rate_limited += stats.rate_limited
+            self._measure(batch, budget, waited, stats, outcome_of(err))
             if stats.ambiguous and isinstance(err, APIError) and self._own_conflict(err, batch):
                 await self._landed(batch, body.length, None)
-                return
+                return True
+            if self._can_resplit(batch, err):
+                return False
             self._failed(batch, err, maybe_applied=stats.ambiguous)
-            return
+            return True
         report.retries += stats.retries
         report.rate_limited += stats.rate_limited
+        self._measure(batch, budget, waited, stats, "ok")
         await self._landed(batch, body.length, job_id)
+        return True
+
+    def _measure(
+        self, batch: Batch, budget: CallBudget, waited: float, stats: SendStats, outcome: Outcome
+    ) -> None:
+        end = time.monotonic()
+        if stats.rate_limited and outcome in ("ok", "failed"):
+            outcome = "rate_limited"
+        elif outcome == "ok" and stats.retries:
+            outcome = "failed"  # retries blur what the size did: not evidence
+        cut: Cut = "bytes" if batch.full else "end"
+        if batch.full and batch.rows == self.feed.batcher.max_rows:
+            cut = "rows"
+        self.sizer.observe(
+            Measurement(
+                at=end,
+                target=batch.target,
+                body_bytes=batch.length,
+                rows=batch.rows,
+                latency=end - budget.granted_at,
+                wait=waited,
+                cut=cut,
+                outcome=outcome,
+            )
+        )
+
+    def _can_resplit(self, batch: Batch, error: VecMLError) -> bool:
+        """A body refused as too large goes again smaller, when the size is adaptive and a
+        smaller target would cut it."""
+        return (
+            self.resplit
+            and isinstance(error, RequestTooLargeError)
+            and batch.rows > 1
+            and self.sizer.target < batch.length
+        )
 
     @staticmethod
     def _own_conflict(error: APIError, batch: Batch) -> bool:
@@ -258,66 +363,10 @@ class BatchSender:
             self.jobs.append((batch.index, job_id))
         if self.checkpoint is not None:
             await self.checkpoint.record(ranges, job_id, batch.end_ids(), batch.digests())
-        if self.wait and job_id is not None:
+        if self.watcher is not None and self._poll_budget is not None and job_id is not None:
             ids, _, _ = batch.column_bytes(vectors=False)
-            self.pending_jobs.append(_SentBatch(job_id, batch.index, batch.first_row, ranges, ids))
-
-    async def _report_progress(self) -> None:
-        if self.progress is None:
-            return
-        report = self.report
-        state = IngestProgress(
-            rows_read=self.control.rows_read,
-            rows_sent=report.rows_sent,
-            rows_failed=report.failed_row_count,
-            batches_sent=report.batches_sent,
-            bytes_sent=report.bytes_sent,
-            elapsed=time.monotonic() - self.started,
-            rows_expected=self.rows_expected,
-        )
-        result = self.progress(state)
-        if inspect.isawaitable(result):
-            result = await result
-        if result is False:
-            self.control.abort(STOPPED_BY_CALLBACK)
-
-    # ------------------------------------------------------------------ jobs
-
-    async def wait_for_jobs(self, timeout: float | None, concurrency: int) -> None:
-        """Await every accepted batch's upload job; a failed job's rows become failures."""
-        pending, self.pending_jobs = self.pending_jobs, []
-        limiter = anyio.Semaphore(max(1, concurrency))
-
-        async def wait_one(sent: _SentBatch) -> None:
-            async with limiter:
-                job = self.sender.upload_job(sent.job_id)
-                try:
-                    await (job.wait() if timeout is None else job.wait(timeout=timeout))
-                except VecMLError as err:
-                    await self._job_failed(sent, err)
-                else:
-                    self.report.jobs_finished += 1
-
-        async with anyio.create_task_group() as group:
-            for sent in pending:
-                group.start_soon(wait_one, sent)
-
-    async def _job_failed(self, sent: _SentBatch, error: VecMLError) -> None:
-        rows = RowBytes(sent.ranges, sent.ids)
-        self.report.rows_sent -= rows.count
-        self.report.failures.append(
-            BatchFailure(
-                "job",
-                sent.index,
-                first_row=sent.first_row,
-                error=str(error),
-                exception=detached(error),
-                job_id=sent.job_id,
-                encoded=rows,
-            )
-        )
-        if self.checkpoint is not None:
-            await self.checkpoint.undo(sent.ranges, sent.job_id)
+            sent = SentBatch(job_id, batch.index, batch.first_row, ranges, ids)
+            self.watcher.add(sent, self.sender.upload_job(job_id, self._poll_budget))
 
 
 STOPPED_BY_CALLBACK = "stopped by the progress callback"

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from vecml_async._ingest.defaults import DEFAULT_CONCURRENCY, DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS
+from vecml_async._ingest.defaults import DEFAULT_CONCURRENCY, DEFAULT_MAX_ROWS
 from vecml_async._ingest.report import IngestReport
 from vecml_async.cli._common import ApiKey, BaseUrl, JsonOut, connect, csv_list, parse_size, run
 from vecml_async.cli._live import IngestWatch, ingest_interrupted
@@ -68,8 +68,16 @@ def ingest(
         int, typer.Option(min=1, help="Concurrent requests.")
     ] = DEFAULT_CONCURRENCY,
     max_bytes: Annotated[
-        str, typer.Option(help="Largest request body, e.g. 4MiB (cap: 198MB).")
-    ] = f"{DEFAULT_MAX_BYTES // 1024 // 1024}MiB",
+        str | None,
+        typer.Option(help="Largest request body, e.g. 64MiB (default and cap: 198MB)."),
+    ] = None,
+    batch_bytes: Annotated[
+        str | None,
+        typer.Option(help="Cut every body at this size, e.g. 4MiB (default: adaptive)."),
+    ] = None,
+    max_memory: Annotated[
+        str | None, typer.Option(help="Memory the ingest may take (default: 256MiB).")
+    ] = None,
     max_rows: Annotated[int, typer.Option(min=1, help="Most rows per request.")] = DEFAULT_MAX_ROWS,
     rate_limit: Annotated[
         float | None, typer.Option(help="Client calls per second (default: 10).")
@@ -114,7 +122,7 @@ def ingest(
     exit status is 3. With --checkpoint, running the same command again
     sends only what is missing.
     """
-    body_cap = parse_size(max_bytes)
+    sizes = _size_options(max_bytes=max_bytes, batch_bytes=batch_bytes, max_memory=max_memory)
     if create and dim is None:
         raise typer.BadParameter("--create needs --dim", param_hint="--create")
     client_options: dict[str, Any] = {"max_retries": max_retries}
@@ -138,7 +146,7 @@ def ingest(
                     file_format=file_format.value if file_format else None,
                     vector_dim=dim,
                     max_rows=max_rows,
-                    max_bytes=body_cap,
+                    **sizes,
                     concurrency=concurrency,
                     wait=wait,
                     job_timeout=job_timeout,
@@ -160,6 +168,11 @@ def ingest(
     finally:
         watch.close()
     _finish(report, file, failed_ids, checkpoint, json_out=json_out, wait=wait)
+
+
+def _size_options(**given: str | None) -> dict[str, int]:
+    """The size options given on the command line, parsed (the others keep their defaults)."""
+    return {name: parse_size(text) for name, text in given.items() if text is not None}
 
 
 def _finish(

@@ -127,17 +127,25 @@ def test_batches_respect_caps_keep_order_and_cover_every_row_once(
     assert seen_ids == all_ids == expected
 
 
-def _with_row(body: dict[str, Any], chunk: EncodedRows, i: int) -> dict[str, Any]:
-    """``body`` with row ``i`` of ``chunk`` appended (a body the batcher could have made)."""
-    grown = dict(body)
-    grown["string_ids"] = [*body["string_ids"], chunk.ids[i]]
-    grown["data"] = [*body["data"], orjson.loads(chunk.vec_col.row(i))]
+def _grown_body(batch: Batch, chunk: EncodedRows, i: int) -> bytes:
+    """The body of ``batch`` with row ``i`` of ``chunk`` appended (a body the batcher could
+    have made), written again from the rows' own encoded fragments: an oracle independent of
+    the batcher's arithmetic that writes every number exactly as the body does."""
+    rows = [(s.chunk, j) for s in batch.segments for j in range(s.first, s.stop)]
+    rows.append((chunk, i))
+    body: dict[str, Any] = {
+        "user_api_key": KEY,
+        "project_name": "proj",
+        "collection_name": "coll",
+        "string_ids": [c.ids[j] for c, j in rows],
+        "data": [orjson.Fragment(c.vec_col.row(j)) for c, j in rows],
+    }
     # A chunk with attributes puts the attributes field in any body holding its rows.
-    row_attrs = orjson.loads(chunk.attr_col.row(i)) if chunk.attr_col is not None else {}
-    if "attributes" in body or chunk.attr_col is not None:
-        old = body.get("attributes", [{}] * len(body["data"]))
-        grown["attributes"] = [*old, row_attrs]
-    return grown
+    if any(c.attr_col is not None for c, _ in rows):
+        body["attributes"] = [
+            orjson.Fragment(c.attr_col.row(j)) if c.attr_col is not None else {} for c, j in rows
+        ]
+    return orjson.dumps(body)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -161,8 +169,7 @@ def test_every_batch_but_the_last_is_full(
             continue
         if item.rows == max_rows:
             continue
-        body = orjson.loads(item.body(ENVELOPE).to_bytes())
-        grown = orjson.dumps(_with_row(body, *rows[position]))
+        grown = _grown_body(item, *rows[position])
         assert len(grown) > max_bytes, (
             f"batch {n} has {item.rows} rows and {item.length} bytes; the next row fits "
             f"({len(grown)} <= {max_bytes})"

@@ -1,12 +1,18 @@
-"""What the senders read from a refusal: the ids a duplicate-id answer names, and errors
-kept without the tracebacks that would hold the request alive."""
+"""What the senders read from a refusal: the ids a duplicate-id answer names, what a failed
+call says about its size, and errors kept without the tracebacks that would hold the
+request alive."""
 
 from __future__ import annotations
 
-import pytest
+from typing import Any
 
-from vecml_async._ingest.senders import conflicting_ids, detached
-from vecml_async.errors import ConflictError
+import httpx
+import pytest
+import respx
+
+from vecml_async import AsyncVecML
+from vecml_async._ingest.senders import conflicting_ids, detached, outcome_of
+from vecml_async.errors import ConflictError, TransportError, VecMLError
 
 
 def _conflict(message: str) -> ConflictError:
@@ -47,3 +53,40 @@ def test_detached_errors_drop_their_tracebacks_and_their_causes_tracebacks() -> 
     error = detached(info.value)
     assert error.__traceback__ is None and error.__cause__ is not None
     assert error.__cause__.__traceback__ is None
+
+
+@pytest.mark.parametrize(
+    ("answer", "outcome"),
+    [
+        (httpx.Response(413, text="Request body exceeds 200000000 bytes"), "too_large"),
+        (httpx.ReadTimeout("read timed out"), "timeout"),
+        (httpx.Response(500, json={"success": False, "error_message": "boom"}), "failed"),
+        (
+            httpx.Response(401, json={"success": False, "error_message": "Invalid API key"}),
+            "failed",
+        ),
+    ],
+)
+async def test_a_failed_call_says_whether_its_size_was_the_reason(
+    base_url: str, api_key: str, answer: Any, outcome: str
+) -> None:
+    """What the sizer learns from a failed call: refused as too large (413), timed out (the
+    HTTP client's timeout, through the transport's error), or neither."""
+    with respx.mock(base_url=base_url) as mock:
+        route = mock.post("/add_data_batch")
+        if isinstance(answer, Exception):
+            route.mock(side_effect=answer)
+        else:
+            route.mock(return_value=answer)
+        async with AsyncVecML(api_key, base_url=base_url, rate_limit=None, max_retries=0) as c:
+            with pytest.raises(VecMLError) as info:
+                await c.add_data_batch("p", "c", [[1.0, 2.0]])
+    assert outcome_of(info.value) == outcome
+
+
+def test_a_call_without_an_answer_in_time_is_a_timeout() -> None:
+    """The transport's own whole-attempt deadline (no httpx exception behind it)."""
+    error = TransportError(
+        "no complete answer from http://h/api/add_data_batch within 5 s", endpoint="add_data_batch"
+    )
+    assert outcome_of(error) == "timeout"
