@@ -100,14 +100,19 @@ class Feed:
         """Nothing is queued and nothing more will be."""
         return self.closed and not self.batcher.pending_rows
 
-    async def wait_ready(self, target: int) -> bool:
-        """Wait until a batch can be cut at ``target`` (full, or the last rows); ``False``
-        once nothing is left."""
+    async def wait_ready(self) -> int | None:
+        """Wait until a batch can be cut at the target in force (full, or the last rows);
+        that target, or ``None`` once nothing is left.
+
+        The target is read again at every wake-up: a call that ends meanwhile may move it,
+        and the reader reads ahead by the target in force, so waiting for a full batch at
+        an older, larger target could wait for rows the reader will not read."""
         while True:
             if self.exhausted:
-                return False
+                return None
+            target = self.target()
             if self.closed or self.batcher.ready(target):
-                return True
+                return target
             await self._wait()
 
     def cut(self, target: int) -> Batch | None:

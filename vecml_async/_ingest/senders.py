@@ -234,8 +234,8 @@ class BatchSender:
         """The next batch and its token, or ``None`` once nothing is left to send."""
         async with self._turn_lock:
             while True:
-                target = self.sizer.target
-                if not await self.feed.wait_ready(target):
+                target = await self.feed.wait_ready()
+                if target is None:
                     return None
                 if self.control.aborted:
                     batch = self.feed.cut(target)

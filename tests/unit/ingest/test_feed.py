@@ -125,15 +125,44 @@ async def test_rows_put_back_are_cut_first_and_stay_held() -> None:
 
 
 async def test_wait_ready_says_when_nothing_is_left() -> None:
-    """Ready once a full batch is queued, or the last rows once closed; False when empty."""
+    """Ready once a full batch is queued, or the last rows once closed; None when empty."""
     parts = chunks(1)
     feed = feed_of(10**8, 10 * parts[0].nbytes)
     await feed.put(parts[0])
     with anyio.move_on_after(0) as scope:
-        await feed.wait_ready(10 * parts[0].nbytes)
+        await feed.wait_ready()
     assert scope.cancelled_caught  # not full, and more may come
     feed.close()
-    assert await feed.wait_ready(10 * parts[0].nbytes)
+    assert await feed.wait_ready() == 10 * parts[0].nbytes
     last = feed.cut(10 * parts[0].nbytes)
     assert last is not None and not last.full
-    assert not await feed.wait_ready(1)
+    assert await feed.wait_ready() is None
+
+
+async def test_a_sender_waiting_for_a_full_batch_follows_a_smaller_target() -> None:
+    """A sender waits for a full batch at a large target; a call that ends meanwhile
+    shrinks the target, and the reader (reading ahead by the new target) stops: the sender
+    is ready at the new target instead of waiting for rows that will not be read."""
+    parts = chunks(6)
+    size = parts[0].nbytes
+    target = [10 * size]
+    batcher = Batcher(ENVELOPE, max_rows=10**6, max_bytes=10**8)
+    feed = Feed(batcher, 10**8, lambda: target[0])
+    for part in parts[:2]:
+        await feed.put(part)
+    in_flight = feed.cut(size // 2)
+    assert in_flight is not None
+    got: list[int | None] = []
+
+    async def sender() -> None:
+        got.append(await feed.wait_ready())
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as group:
+            group.start_soon(sender)
+            await anyio.wait_all_tasks_blocked()
+            assert not got  # under 10 chunks queued: not full at the large target
+            target[0] = size // 2  # the call in flight ended and moved the target
+            feed.done(in_flight)
+    assert got == [size // 2]
+    assert not feed._room(0)  # read far enough ahead for the new target
