@@ -12,11 +12,16 @@ from __future__ import annotations
 import enum
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 import typer
 
-from vecml_async._ingest.defaults import DEFAULT_CONCURRENCY, DEFAULT_MAX_ROWS
+from vecml_async._ingest.defaults import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_MEMORY,
+    DEFAULT_MAX_ROWS,
+)
 from vecml_async._ingest.report import IngestReport
 from vecml_async.cli._common import ApiKey, BaseUrl, JsonOut, connect, csv_list, parse_size, run
 from vecml_async.cli._live import IngestWatch, ingest_interrupted
@@ -122,7 +127,7 @@ def ingest(
     exit status is 3. With --checkpoint, running the same command again
     sends only what is missing.
     """
-    sizes = _size_options(max_bytes=max_bytes, batch_bytes=batch_bytes, max_memory=max_memory)
+    sizes = _Sizes.parse(max_bytes, batch_bytes, max_memory)
     if create and dim is None:
         raise typer.BadParameter("--create needs --dim", param_hint="--create")
     client_options: dict[str, Any] = {"max_retries": max_retries}
@@ -146,7 +151,9 @@ def ingest(
                     file_format=file_format.value if file_format else None,
                     vector_dim=dim,
                     max_rows=max_rows,
-                    **sizes,
+                    max_bytes=sizes.max_bytes,
+                    batch_bytes=sizes.batch_bytes,
+                    max_memory=sizes.max_memory,
                     concurrency=concurrency,
                     wait=wait,
                     job_timeout=job_timeout,
@@ -170,9 +177,20 @@ def ingest(
     _finish(report, file, failed_ids, checkpoint, json_out=json_out, wait=wait)
 
 
-def _size_options(**given: str | None) -> dict[str, int]:
-    """The size options given on the command line, parsed (the others keep their defaults)."""
-    return {name: parse_size(text) for name, text in given.items() if text is not None}
+class _Sizes(NamedTuple):
+    """The size options, parsed; those not given keep ``ingest``'s defaults."""
+
+    max_bytes: int
+    batch_bytes: int | None
+    max_memory: int
+
+    @classmethod
+    def parse(cls, max_bytes: str | None, batch: str | None, memory: str | None) -> _Sizes:
+        return cls(
+            parse_size(max_bytes) if max_bytes is not None else DEFAULT_MAX_BYTES,
+            parse_size(batch) if batch is not None else None,
+            parse_size(memory) if memory is not None else DEFAULT_MAX_MEMORY,
+        )
 
 
 def _finish(
