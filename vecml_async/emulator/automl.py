@@ -26,7 +26,7 @@ Contracts (listed in the README):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, TypeAlias, TypeVar
@@ -277,40 +277,10 @@ def _train(
     validation: tuple[Any, Attributes] | None,
     seed: int,
 ) -> TrainedModel:
-    if task_type not in TASK_TYPES:
-        raise TrainingError(
-            f"unknown task_type {task_type!r} (expected classification or regression)"
-        )
-    if training_mode not in TRAINING_MODES:
-        raise TrainingError(
-            f"unknown training_mode {training_mode!r} (expected {', '.join(TRAINING_MODES)})"
-        )
-    Xm = _matrix(X, attributes, TrainingError, "the training dataset")
-    cats = tuple(dict.fromkeys(categorical_features))
-    if label_attribute in cats:
-        raise TrainingError(f"the label {label_attribute!r} cannot also be a categorical feature")
-    rows, labels, seen = _labels(attributes, label_attribute)
-    if not seen:
-        raise TrainingError(f"label attribute {label_attribute!r} not found")
-    if not rows:
-        raise TrainingError(f"no row has a value for the label attribute {label_attribute!r}")
-    missing = _require_categoricals(attributes, cats, "the training dataset")
-    if missing:
-        raise TrainingError(missing)
-    classes: tuple[str, ...] | None = None
-    class_values = None
-    y: NDArray[Any]
-    if task_type == "classification":
-        classes, class_values = _classes(labels)
-        if len(classes) < 2:
-            raise TrainingError(
-                f"classification needs at least two classes; every labelled row has {labels[0]!r}"
-            )
-        y = _encode(classes, class_values, labels)
-    else:
-        y = _targets(labels, label_attribute, rows, TrainingError)
-        if len(rows) < 2:
-            raise TrainingError("regression needs at least two labelled rows")
+    Xm, cats, rows, labels = _training_rows(
+        X, attributes, task_type, training_mode, label_attribute, categorical_features
+    )
+    classes, class_values, y = _training_targets(task_type, labels, label_attribute, rows)
     checked = None
     if validation is not None:
         checked = _check_validation(validation, Xm.shape[1], cats, label_attribute)
@@ -346,22 +316,96 @@ def _train(
         )
 
     if checked is None:
-        splits = models.splits(y, n_classes > 0, folds, seed)
-        scored = []
-        for name, factory in cands:
-            oof = models.out_of_fold(factory, Xf, y, n_classes, splits)
-            metric = models.classification_metrics(y, oof) if n_classes else models.mse(y, oof)
-            scored.append((name, factory, metric))
-        name, factory, metric = _select(scored)
-        return model_for(name, models.fit(factory, Xf, y), metric)
+        name, est, metric = _best_out_of_fold(cands, Xf, y, n_classes, folds, seed)
+    else:
+        name, est, metric = _best_on_validation(cands, Xf, y, checked, model_for)
+    return model_for(name, est, metric)
+
+
+def _best_out_of_fold(
+    cands: Sequence[tuple[str, models.Factory]],
+    Xf: Matrix,
+    y: NDArray[Any],
+    n_classes: int,
+    folds: int,
+    seed: int,
+) -> tuple[str, Any, Metric]:
+    """The candidate with the best out-of-fold metric, fitted on all rows, and that metric."""
+    splits = models.splits(y, n_classes > 0, folds, seed)
+    scored = []
+    for name, factory in cands:
+        oof = models.out_of_fold(factory, Xf, y, n_classes, splits)
+        metric = models.classification_metrics(y, oof) if n_classes else models.mse(y, oof)
+        scored.append((name, factory, metric))
+    name, factory, metric = _select(scored)
+    return name, models.fit(factory, Xf, y), metric
+
+
+def _best_on_validation(
+    cands: Sequence[tuple[str, models.Factory]],
+    Xf: Matrix,
+    y: NDArray[Any],
+    checked: tuple[Matrix, Attributes],
+    model_for: Callable[[str, Any, Metric], TrainedModel],
+) -> tuple[str, Any, Metric]:
+    """The candidate (each fitted on all rows) with the best metric on the validation rows."""
     fitted = []
     for name, factory in cands:
         candidate = model_for(name, models.fit(factory, Xf, y), 0.0)
         _, metric_v, _ = _evaluate(candidate, *checked, TrainingError, "the validation dataset")
         assert metric_v is not None  # _check_validation saw labelled rows
         fitted.append((name, candidate.estimator, metric_v))
-    name, est, metric = _select(fitted)
-    return model_for(name, est, metric)
+    return _select(fitted)
+
+
+def _training_rows(
+    X: Any,
+    attributes: Attributes,
+    task_type: str,
+    training_mode: str,
+    label_attribute: str,
+    categorical_features: Sequence[str],
+) -> tuple[Matrix, tuple[str, ...], list[int], list[str]]:
+    """Refuse an unusable training request; else the matrix, the categorical features
+    (deduplicated), and the indices and stripped labels of the labelled rows."""
+    if task_type not in TASK_TYPES:
+        raise TrainingError(
+            f"unknown task_type {task_type!r} (expected classification or regression)"
+        )
+    if training_mode not in TRAINING_MODES:
+        raise TrainingError(
+            f"unknown training_mode {training_mode!r} (expected {', '.join(TRAINING_MODES)})"
+        )
+    Xm = _matrix(X, attributes, TrainingError, "the training dataset")
+    cats = tuple(dict.fromkeys(categorical_features))
+    if label_attribute in cats:
+        raise TrainingError(f"the label {label_attribute!r} cannot also be a categorical feature")
+    rows, labels, seen = _labels(attributes, label_attribute)
+    if not seen:
+        raise TrainingError(f"label attribute {label_attribute!r} not found")
+    if not rows:
+        raise TrainingError(f"no row has a value for the label attribute {label_attribute!r}")
+    missing = _require_categoricals(attributes, cats, "the training dataset")
+    if missing:
+        raise TrainingError(missing)
+    return Xm, cats, rows, labels
+
+
+def _training_targets(
+    task_type: str, labels: list[str], label_attribute: str, rows: list[int]
+) -> tuple[tuple[str, ...] | None, tuple[float, ...] | None, NDArray[Any]]:
+    """``(classes, class_values, y)``: the classes (None for regression) and the targets."""
+    if task_type != "classification":
+        y = _targets(labels, label_attribute, rows, TrainingError)
+        if len(rows) < 2:
+            raise TrainingError("regression needs at least two labelled rows")
+        return None, None, y
+    classes, class_values = _classes(labels)
+    if len(classes) < 2:
+        raise TrainingError(
+            f"classification needs at least two classes; every labelled row has {labels[0]!r}"
+        )
+    return classes, class_values, _encode(classes, class_values, labels)
 
 
 _T = TypeVar("_T")
