@@ -122,16 +122,44 @@ async def probe(
         APIError / TransportError: the scratch project could not be created (a refused key,
             an unreachable server). Cancellation propagates, after the cleanup.
     """
-    if isinstance(max_calls, bool) or not isinstance(max_calls, int) or max_calls < 20:
-        raise InvalidInputError("must be an integer >= 20", field="max_calls")
-    if not max_rate > 2:
-        raise InvalidInputError("must be more than 2 calls per second", field="max_rate")
+    _check_bounds(max_calls, max_rate)
     selected = _selected(questions)
     bound = max_calls + (_ramp_calls(max_rate) if rate else 0) + (SIZE_CALLS if size else 0)
     started = time.monotonic()
     session = ProbeSession(client, max_calls=bound, reserve=CLEANUP_RESERVE)
     run = ProbeRun(session, Scratch(), training_timeout=training_timeout)
-    say = progress or (lambda step: None)
+    await _ask_then_clean_up(
+        run,
+        selected,
+        progress or (lambda step: None),
+        rate=rate,
+        size=size,
+        max_rate=max_rate,
+        size_precision=size_precision,
+    )
+    return _profile(client, run, started)
+
+
+def _check_bounds(max_calls: int, max_rate: float) -> None:
+    """InvalidInputError unless ``max_calls`` is an integer >= 20 and ``max_rate`` is over 2."""
+    if isinstance(max_calls, bool) or not isinstance(max_calls, int) or max_calls < 20:
+        raise InvalidInputError("must be an integer >= 20", field="max_calls")
+    if not max_rate > 2:
+        raise InvalidInputError("must be more than 2 calls per second", field="max_rate")
+
+
+async def _ask_then_clean_up(
+    run: ProbeRun,
+    selected: frozenset[str],
+    say: Progress,
+    *,
+    rate: bool,
+    size: bool,
+    max_rate: float,
+    size_precision: int,
+) -> None:
+    """Set up and ask the questions; then, whatever happened, clean up (shielded from
+    cancellation, within :data:`CLEANUP_SECONDS`) and tell ``say`` what is left behind."""
     try:
         say("setup")
         await _setup(run)
@@ -149,7 +177,6 @@ async def probe(
             say("cleanup")
             await _cleanup(run)
         say("left behind: " + ", ".join(run.projects) if run.projects else "cleaned up")
-    return _profile(client, run, started)
 
 
 async def _setup(run: ProbeRun) -> None:
