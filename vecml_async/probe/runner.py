@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import logging
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Final
 
 import anyio
@@ -128,15 +129,18 @@ async def probe(
     started = time.monotonic()
     session = ProbeSession(client, max_calls=bound, reserve=CLEANUP_RESERVE)
     run = ProbeRun(session, Scratch(), training_timeout=training_timeout)
-    await _ask_then_clean_up(
+    say = progress or (lambda step: None)
+    ask = functools.partial(
+        _questions,
         run,
         selected,
-        progress or (lambda step: None),
+        say,
         rate=rate,
         size=size,
         max_rate=max_rate,
         size_precision=size_precision,
     )
+    await _ask_then_clean_up(run, say, ask)
     return _profile(client, run, started)
 
 
@@ -149,29 +153,14 @@ def _check_bounds(max_calls: int, max_rate: float) -> None:
 
 
 async def _ask_then_clean_up(
-    run: ProbeRun,
-    selected: frozenset[str],
-    say: Progress,
-    *,
-    rate: bool,
-    size: bool,
-    max_rate: float,
-    size_precision: int,
+    run: ProbeRun, say: Progress, ask: Callable[[], Awaitable[None]]
 ) -> None:
-    """Set up and ask the questions; then, whatever happened, clean up (shielded from
+    """Set up and ``ask`` the questions; then, whatever happened, clean up (shielded from
     cancellation, within :data:`CLEANUP_SECONDS`) and tell ``say`` what is left behind."""
     try:
         say("setup")
         await _setup(run)
-        await _questions(
-            run,
-            selected,
-            say,
-            rate=rate,
-            size=size,
-            max_rate=max_rate,
-            size_precision=size_precision,
-        )
+        await ask()
     finally:
         with anyio.CancelScope(shield=True), anyio.move_on_after(CLEANUP_SECONDS):
             say("cleanup")
