@@ -26,7 +26,12 @@ from typing import TYPE_CHECKING, Any
 from vecml_async._client import AsyncVecML
 from vecml_async._config import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL, PollPolicy
 from vecml_async.errors import InvalidInputError
-from vecml_async.models import ALL_TRAINING_MODES, ClassificationMetrics, TrainingMode
+from vecml_async.models import (
+    ALL_TRAINING_MODES,
+    ClassificationMetrics,
+    PredictResponse,
+    TrainingMode,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -225,6 +230,23 @@ async def demo_client(
         yield client, url or DEFAULT_BASE_URL, False
 
 
+class _StepClock:
+    """Times the workflow's steps, each from the end of the one before it."""
+
+    def __init__(self, on_step: StepCallback | None) -> None:
+        self.steps: dict[str, float] = {}
+        self._on_step = on_step
+        self._mark = time.perf_counter()
+
+    def done(self, name: str, detail: str) -> None:
+        """Record step ``name`` (ended now) and tell ``on_step``."""
+        now = time.perf_counter()
+        self.steps[name] = round(now - self._mark, 3)
+        if self._on_step is not None:
+            self._on_step(name, detail, now - self._mark)
+        self._mark = now
+
+
 async def run_workflow(
     client: AsyncVecML,
     options: DemoOptions,
@@ -240,87 +262,23 @@ async def run_workflow(
     (:class:`~vecml_async.errors.VecMLError` subclasses).
     """
     started = time.perf_counter()
-    steps: dict[str, float] = {}
-    project, dim = options.project, options.dim
-
-    def done(name: str, detail: str, since: float) -> float:
-        now = time.perf_counter()
-        steps[name] = round(now - since, 3)
-        if on_step is not None:
-            on_step(name, detail, now - since)
-        return now
-
-    mark = time.perf_counter()
-    await client.delete_project(project, missing_ok=True)
-    await client.create_project(project, application="Machine Learning")
-    mark = done("project", f"project {project} (re)created", mark)
-
-    await client.init(project, TRAINING_COLLECTION, vector_type="dense", vector_dim=dim)
-    await client.init(project, PREDICTION_COLLECTION, vector_type="dense", vector_dim=dim)
-    mark = done(
-        "init", f"collections {TRAINING_COLLECTION}, {PREDICTION_COLLECTION} (dim {dim})", mark
-    )
-
-    train = generate_dataset(options.rows, dim, "train", options.seed)
-    predict = generate_dataset(options.prediction_rows, dim, "pred", options.seed + 1)
-    mark = done("generate", f"{options.rows:,} + {options.prediction_rows:,} rows generated", mark)
-
-    report: IngestReport = await client.ingest(
-        project,
-        TRAINING_COLLECTION,
-        train.vectors,
-        ids=train.ids,
-        attributes=train.attributes,
-        concurrency=options.concurrency,
-        wait=True,
-        progress=progress,
-    )
-    del train
-    mark = done("ingest", _ingest_line(report), mark)
-
-    pred_report = await client.ingest(
-        project,
-        PREDICTION_COLLECTION,
-        predict.vectors,
-        ids=predict.ids,
-        attributes=predict.attributes,
-        concurrency=options.concurrency,
-        wait=True,
-    )
-    mark = done("ingest_prediction", _ingest_line(pred_report), mark)
-
-    job = await client.train_automl_model(
-        project,
-        TRAINING_COLLECTION,
-        MODEL_NAME,
-        training_mode=options.training_mode,
-        task_type="classification",
-        label_attribute="label",
-        categorical_features=["category"],
-    )
-    status = await job
-    validation = _metric(status.validation_metric)
-    mark = done("train", f"model {MODEL_NAME} trained ({options.training_mode})", mark)
-
-    answer = await client.automl_predict(
-        project, TRAINING_COLLECTION, MODEL_NAME, prediction_dataset=PREDICTION_COLLECTION
-    )
-    mark = done("predict", f"{len(answer.predictions):,} predictions", mark)
-
+    clock = _StepClock(on_step)
+    await _create_project(client, options, clock)
+    report, pred_report = await _ingest_datasets(client, options, clock, progress)
+    job_id, validation, answer = await _train_and_predict(client, options, clock)
     models = [
         info.model_dump()
-        for info in await client.list_automl_model_infos(project, TRAINING_COLLECTION)
+        for info in await client.list_automl_model_infos(options.project, TRAINING_COLLECTION)
     ]
     if options.cleanup:
-        await client.delete_project(project)
-        mark = done("cleanup", f"project {project} deleted", mark)
-
+        await client.delete_project(options.project)
+        clock.done("cleanup", f"project {options.project} deleted")
     return DemoResult(
         server="",
         emulator=False,
-        project=project,
+        project=options.project,
         rows=report.rows_sent,
-        dim=dim,
+        dim=options.dim,
         prediction_rows=pred_report.rows_sent,
         batches=report.batches_sent,
         bytes_sent=report.bytes_sent,
@@ -330,16 +288,86 @@ async def run_workflow(
         retries=report.retries + pred_report.retries,
         rate_limited=report.rate_limited + pred_report.rate_limited,
         upload_jobs=len(report.job_ids) + len(pred_report.job_ids),
-        training_job_id=job.job_id,
+        training_job_id=job_id,
         training_mode=options.training_mode,
         validation_metric=validation,
         prediction_metric=_metric(answer.prediction_metric),
         num_predictions=len(answer.predictions),
         num_samples=answer.num_samples,
         models=models,
-        steps=steps,
+        steps=clock.steps,
         total_seconds=round(time.perf_counter() - started, 3),
     )
+
+
+async def _create_project(client: AsyncVecML, options: DemoOptions, clock: _StepClock) -> None:
+    """The steps ``project`` (deleted if it exists, then created) and ``init``."""
+    project, dim = options.project, options.dim
+    await client.delete_project(project, missing_ok=True)
+    await client.create_project(project, application="Machine Learning")
+    clock.done("project", f"project {project} (re)created")
+    await client.init(project, TRAINING_COLLECTION, vector_type="dense", vector_dim=dim)
+    await client.init(project, PREDICTION_COLLECTION, vector_type="dense", vector_dim=dim)
+    clock.done("init", f"collections {TRAINING_COLLECTION}, {PREDICTION_COLLECTION} (dim {dim})")
+
+
+async def _ingest_datasets(
+    client: AsyncVecML,
+    options: DemoOptions,
+    clock: _StepClock,
+    progress: bool | Callable[[Any], object],
+) -> tuple[IngestReport, IngestReport]:
+    """The steps ``generate``, ``ingest`` and ``ingest_prediction``: both reports."""
+    train = generate_dataset(options.rows, options.dim, "train", options.seed)
+    predict = generate_dataset(options.prediction_rows, options.dim, "pred", options.seed + 1)
+    clock.done("generate", f"{options.rows:,} + {options.prediction_rows:,} rows generated")
+    report: IngestReport = await client.ingest(
+        options.project,
+        TRAINING_COLLECTION,
+        train.vectors,
+        ids=train.ids,
+        attributes=train.attributes,
+        concurrency=options.concurrency,
+        wait=True,
+        progress=progress,
+    )
+    del train  # the training rows are sent: free them before the prediction rows go
+    clock.done("ingest", _ingest_line(report))
+    pred_report = await client.ingest(
+        options.project,
+        PREDICTION_COLLECTION,
+        predict.vectors,
+        ids=predict.ids,
+        attributes=predict.attributes,
+        concurrency=options.concurrency,
+        wait=True,
+    )
+    clock.done("ingest_prediction", _ingest_line(pred_report))
+    return report, pred_report
+
+
+async def _train_and_predict(
+    client: AsyncVecML, options: DemoOptions, clock: _StepClock
+) -> tuple[str, dict[str, float] | float | None, PredictResponse]:
+    """The steps ``train`` and ``predict``: the training job's id, its validation metric,
+    and the prediction answer."""
+    job = await client.train_automl_model(
+        options.project,
+        TRAINING_COLLECTION,
+        MODEL_NAME,
+        training_mode=options.training_mode,
+        task_type="classification",
+        label_attribute="label",
+        categorical_features=["category"],
+    )
+    status = await job
+    validation = _metric(status.validation_metric)
+    clock.done("train", f"model {MODEL_NAME} trained ({options.training_mode})")
+    answer = await client.automl_predict(
+        options.project, TRAINING_COLLECTION, MODEL_NAME, prediction_dataset=PREDICTION_COLLECTION
+    )
+    clock.done("predict", f"{len(answer.predictions):,} predictions")
+    return job.job_id, validation, answer
 
 
 async def run_demo(

@@ -67,6 +67,28 @@ def probe_command(
     Use the profile: AsyncVecML(profile="server.json") adapts the client to the server;
     'vecml-async emulator --profile server.json' serves an emulator that answers the same.
     """
+    profile = _run_probe(
+        rate=rate,
+        size=size,
+        max_calls=max_calls,
+        max_rate=max_rate,
+        api_key=api_key,
+        base_url=base_url,
+    )
+    _show(profile, json_out=json_out, report=report, output=output)
+
+
+def _run_probe(
+    *,
+    rate: bool,
+    size: bool,
+    max_calls: int,
+    max_rate: float,
+    api_key: str | None,
+    base_url: str | None,
+) -> ServerProfile:
+    """Run the probe with a status line on stderr; on Ctrl-C say whether its scratch project
+    was deleted and exit with :attr:`ExitCode.INTERRUPTED`."""
     line = StatusLine()
     ended: list[str] = []
 
@@ -91,7 +113,7 @@ def probe_command(
             )
 
     try:
-        profile = run(go)
+        return run(go)
     except KeyboardInterrupt:
         line.close()
         if ended and ended[-1] == "cleaned up":
@@ -101,7 +123,6 @@ def probe_command(
         raise typer.Exit(ExitCode.INTERRUPTED) from None
     finally:
         line.close()
-    _show(profile, json_out=json_out, report=report, output=output)
 
 
 def _show(profile: ServerProfile, *, json_out: bool, report: bool, output: Path | None) -> None:

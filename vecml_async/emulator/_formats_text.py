@@ -90,42 +90,9 @@ def parse_csv(
     if isinstance(attribute_columns, (str, bytes)):
         raise FileFormatError("attribute_columns must be a list of column names or indices")
     id_col = None if string_id_column is None else _column(string_id_column, names, has_header)
-    attr_cols: list[int] = []
-    for sel in attribute_columns:
-        c = _column(sel, names, has_header)
-        if c == id_col:
-            raise FileFormatError(f"column {sel!r} is both the id column and an attribute")
-        if c not in attr_cols:
-            attr_cols.append(c)
-    if has_header and label_attribute in names:
-        c = names.index(label_attribute)
-        if c != id_col and c not in attr_cols:
-            attr_cols.append(c)
+    attr_cols = _attribute_columns(attribute_columns, label_attribute, id_col, names, has_header)
     columns = list(zip(*rows, strict=True))
-    vector_cols: list[int] = []
-    vectors: list[NDArray[np.float64]] = []
-    # Non-numeric columns that became attributes on their own; named when the width is wrong.
-    auto: list[str] = []
-    for c in range(width):
-        if c == id_col or c in attr_cols:
-            continue
-        try:
-            vectors.append(np.array(columns[c], dtype=np.float64))
-            vector_cols.append(c)
-        except ValueError:
-            attr_cols.append(c)
-            r = next(i for i, v in enumerate(columns[c]) if not _is_float(v))
-            auto.append(f"{names[c]!r} (line {lines[r]}: {columns[c][r]!r})")
-    if not vectors:
-        raise FileFormatError("the csv has no numeric columns to form the vector")
-    X = np.column_stack(vectors)
-    bad = ~np.isfinite(X) | (np.abs(X) > np.finfo(np.float32).max)
-    if bad.any():
-        r, k = np.argwhere(bad)[0]
-        raise FileFormatError(
-            f"csv line {lines[r]} column {names[vector_cols[k]]!r}: "
-            f"value {columns[vector_cols[k]][r]!r} is not finite"
-        )
+    X, auto = _vector_columns(columns, names, lines, id_col, attr_cols)
     attr_names = [names[c] for c in attr_cols]
     for name in attr_names:
         if not name or attr_names.count(name) > 1:
@@ -145,6 +112,65 @@ def parse_csv(
             f"the csv has {X.shape[1]} numeric vector columns but vector_dim is {vector_dim}{note}"
         )
     return ids, as_kind(X.astype(np.float32), kind, vector_dim), attributes
+
+
+def _attribute_columns(
+    attribute_columns: Sequence[str | int],
+    label_attribute: str,
+    id_col: int | None,
+    names: list[str],
+    has_header: bool,
+) -> list[int]:
+    """The attribute columns, in order: those asked for, then the label's column if the header
+    names it (neither may be the id column)."""
+    attr_cols: list[int] = []
+    for sel in attribute_columns:
+        c = _column(sel, names, has_header)
+        if c == id_col:
+            raise FileFormatError(f"column {sel!r} is both the id column and an attribute")
+        if c not in attr_cols:
+            attr_cols.append(c)
+    if has_header and label_attribute in names:
+        c = names.index(label_attribute)
+        if c != id_col and c not in attr_cols:
+            attr_cols.append(c)
+    return attr_cols
+
+
+def _vector_columns(
+    columns: list[tuple[str, ...]],
+    names: list[str],
+    lines: list[int],
+    id_col: int | None,
+    attr_cols: list[int],
+) -> tuple[NDArray[np.float64], list[str]]:
+    """The numeric columns left over as the vectors (finite, within float32), and the
+    non-numeric ones, which are appended to ``attr_cols`` and described for error messages."""
+    vector_cols: list[int] = []
+    vectors: list[NDArray[np.float64]] = []
+    # Non-numeric columns that became attributes on their own; named when the width is wrong.
+    auto: list[str] = []
+    for c in range(len(columns)):
+        if c == id_col or c in attr_cols:
+            continue
+        try:
+            vectors.append(np.array(columns[c], dtype=np.float64))
+            vector_cols.append(c)
+        except ValueError:
+            attr_cols.append(c)
+            r = next(i for i, v in enumerate(columns[c]) if not _is_float(v))
+            auto.append(f"{names[c]!r} (line {lines[r]}: {columns[c][r]!r})")
+    if not vectors:
+        raise FileFormatError("the csv has no numeric columns to form the vector")
+    X = np.column_stack(vectors)
+    bad = ~np.isfinite(X) | (np.abs(X) > np.finfo(np.float32).max)
+    if bad.any():
+        r, k = np.argwhere(bad)[0]
+        raise FileFormatError(
+            f"csv line {lines[r]} column {names[vector_cols[k]]!r}: "
+            f"value {columns[vector_cols[k]][r]!r} is not finite"
+        )
+    return X, auto
 
 
 def _is_float(v: str) -> bool:

@@ -26,7 +26,7 @@ Contracts (listed in the README):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, TypeAlias, TypeVar
@@ -37,6 +37,14 @@ from scipy.sparse import issparse
 
 from vecml_async.emulator import _automl_models as models
 from vecml_async.emulator._automl_features import FeatureMap, Matrix, as_matrix, fit_feature_map
+from vecml_async.emulator._automl_labels import (
+    Attributes,
+    classes_of,
+    encode,
+    labelled_rows,
+    missing_categorical,
+    targets,
+)
 from vecml_async.emulator._automl_models import CLASSIFICATION_METRIC_KEYS
 from vecml_async.models import ALL_TRAINING_MODES, TASK_TYPES
 
@@ -59,7 +67,6 @@ TRAINING_MODES = ALL_TRAINING_MODES
 SAMPLE_ROWS = 128
 
 Metric: TypeAlias = dict[str, float] | float
-Attributes: TypeAlias = Sequence[Mapping[str, str]]
 
 
 class TrainingError(Exception):
@@ -108,93 +115,26 @@ class Prediction:
     classes: list[str] | None
 
 
-def _number(s: str) -> float | None:
-    try:
-        v = float(s)
-    except ValueError:
-        return None
-    return v if np.isfinite(v) else None
-
-
-def _labels(attributes: Attributes, label: str) -> tuple[list[int], list[str], bool]:
-    """(indices of labelled rows, their stripped labels, whether any row has the key)."""
-    rows: list[int] = []
-    values: list[str] = []
-    seen = False
-    for i, attrs in enumerate(attributes):
-        v = attrs.get(label)
-        if v is None:
-            continue
-        seen = True
-        v = v.strip()
-        if v:
-            rows.append(i)
-            values.append(v)
-    return rows, values, seen
-
-
-def _classes(labels: list[str]) -> tuple[tuple[str, ...], tuple[float, ...] | None]:
-    distinct = set(labels)
-    numbers = {s: _number(s) for s in distinct}
-    if all(v is not None for v in numbers.values()):
-        by_value: dict[float, str] = {}
-        for s in sorted(distinct):  # the smallest spelling names a class ("1" over "1.0")
-            by_value.setdefault(numbers[s] or 0.0, s)
-        values = tuple(sorted(by_value))
-        return tuple(by_value[v] for v in values), values
-    return tuple(sorted(distinct)), None
-
-
-def _encode(
-    classes: Sequence[str], class_values: Sequence[float] | None, labels: list[str]
-) -> NDArray[np.int64]:
-    """Class index of each label, -1 for a label the model never saw."""
-    if class_values is not None:
-        lookup: dict[Any, int] = {v: i for i, v in enumerate(class_values)}
-        keys: list[Any] = [_number(s) for s in labels]
-    else:
-        lookup = {s: i for i, s in enumerate(classes)}
-        keys = labels
-    return np.array([lookup.get(k, -1) for k in keys], dtype=np.int64)
-
-
-def _targets(
-    labels: list[str], label: str, rows: list[int], error: type[Exception]
-) -> NDArray[np.float64]:
-    values = [_number(s) for s in labels]
-    for v, s, r in zip(values, labels, rows, strict=True):
-        if v is None:
-            raise error(f"label {s!r} of attribute {label!r} is not a number (row index {r})")
-    return np.array(values, dtype=np.float64)
-
-
-def _require_categoricals(attributes: Attributes, names: Sequence[str], what: str) -> str | None:
-    for name in names:
-        if not any(name in a for a in attributes):
-            return f"categorical attribute {name!r} is missing from every row of {what}"
-    return None
-
-
 def _evaluate(
     model: TrainedModel, X: Matrix, attributes: Attributes, error: type[Exception], what: str
 ) -> tuple[NDArray[np.float64], Metric | None, int]:
     """Scores of every row and the metric over the labelled ones (shared by predict/validate)."""
     if X.shape[1] != model.vector_dim:
         raise error(f"{what} has vector_dim {X.shape[1]}, the model expects {model.vector_dim}")
-    missing = _require_categoricals(attributes, model.categorical_features, what)
+    missing = missing_categorical(attributes, model.categorical_features, what)
     if missing:
         raise error(missing)
     n_classes = len(model.classes or ())
     out = models.scores(model.estimator, model.features.transform(X, attributes), n_classes)
-    rows, labels, _ = _labels(attributes, model.label_attribute)
+    rows, labels, _ = labelled_rows(attributes, model.label_attribute)
     if not rows:
         return out, None, 0
     idx = np.array(rows, dtype=np.intp)
     if n_classes:
-        y_true = _encode(model.classes or (), model.class_values, labels)
+        y_true = encode(model.classes or (), model.class_values, labels)
         metric: Metric = models.classification_metrics(y_true, out[idx])
     else:
-        y = _targets(labels, model.label_attribute, rows, error)
+        y = targets(labels, model.label_attribute, rows, error)
         metric = models.mse(y, out[idx])
     return out, metric, len(rows)
 
@@ -219,10 +159,10 @@ def _check_validation(
     Xv = _matrix(validation[0], validation[1], TrainingError, what)
     if Xv.shape[1] != dim:
         raise TrainingError(f"{what} has vector_dim {Xv.shape[1]}, the training dataset {dim}")
-    missing = _require_categoricals(validation[1], cats, what)
+    missing = missing_categorical(validation[1], cats, what)
     if missing:
         raise TrainingError(missing)
-    if not _labels(validation[1], label)[0]:
+    if not labelled_rows(validation[1], label)[0]:
         raise TrainingError(f"no row of {what} has a value for the label attribute {label!r}")
     return Xv, validation[1]
 
@@ -277,40 +217,10 @@ def _train(
     validation: tuple[Any, Attributes] | None,
     seed: int,
 ) -> TrainedModel:
-    if task_type not in TASK_TYPES:
-        raise TrainingError(
-            f"unknown task_type {task_type!r} (expected classification or regression)"
-        )
-    if training_mode not in TRAINING_MODES:
-        raise TrainingError(
-            f"unknown training_mode {training_mode!r} (expected {', '.join(TRAINING_MODES)})"
-        )
-    Xm = _matrix(X, attributes, TrainingError, "the training dataset")
-    cats = tuple(dict.fromkeys(categorical_features))
-    if label_attribute in cats:
-        raise TrainingError(f"the label {label_attribute!r} cannot also be a categorical feature")
-    rows, labels, seen = _labels(attributes, label_attribute)
-    if not seen:
-        raise TrainingError(f"label attribute {label_attribute!r} not found")
-    if not rows:
-        raise TrainingError(f"no row has a value for the label attribute {label_attribute!r}")
-    missing = _require_categoricals(attributes, cats, "the training dataset")
-    if missing:
-        raise TrainingError(missing)
-    classes: tuple[str, ...] | None = None
-    class_values = None
-    y: NDArray[Any]
-    if task_type == "classification":
-        classes, class_values = _classes(labels)
-        if len(classes) < 2:
-            raise TrainingError(
-                f"classification needs at least two classes; every labelled row has {labels[0]!r}"
-            )
-        y = _encode(classes, class_values, labels)
-    else:
-        y = _targets(labels, label_attribute, rows, TrainingError)
-        if len(rows) < 2:
-            raise TrainingError("regression needs at least two labelled rows")
+    Xm, cats, rows, labels = _training_rows(
+        X, attributes, task_type, training_mode, label_attribute, categorical_features
+    )
+    classes, class_values, y = _training_targets(task_type, labels, label_attribute, rows)
     checked = None
     if validation is not None:
         checked = _check_validation(validation, Xm.shape[1], cats, label_attribute)
@@ -346,22 +256,96 @@ def _train(
         )
 
     if checked is None:
-        splits = models.splits(y, n_classes > 0, folds, seed)
-        scored = []
-        for name, factory in cands:
-            oof = models.out_of_fold(factory, Xf, y, n_classes, splits)
-            metric = models.classification_metrics(y, oof) if n_classes else models.mse(y, oof)
-            scored.append((name, factory, metric))
-        name, factory, metric = _select(scored)
-        return model_for(name, models.fit(factory, Xf, y), metric)
+        name, est, metric = _best_out_of_fold(cands, Xf, y, n_classes, folds, seed)
+    else:
+        name, est, metric = _best_on_validation(cands, Xf, y, checked, model_for)
+    return model_for(name, est, metric)
+
+
+def _best_out_of_fold(
+    cands: Sequence[tuple[str, models.Factory]],
+    Xf: Matrix,
+    y: NDArray[Any],
+    n_classes: int,
+    folds: int,
+    seed: int,
+) -> tuple[str, Any, Metric]:
+    """The candidate with the best out-of-fold metric, fitted on all rows, and that metric."""
+    splits = models.splits(y, n_classes > 0, folds, seed)
+    scored = []
+    for name, factory in cands:
+        oof = models.out_of_fold(factory, Xf, y, n_classes, splits)
+        metric = models.classification_metrics(y, oof) if n_classes else models.mse(y, oof)
+        scored.append((name, factory, metric))
+    name, factory, metric = _select(scored)
+    return name, models.fit(factory, Xf, y), metric
+
+
+def _best_on_validation(
+    cands: Sequence[tuple[str, models.Factory]],
+    Xf: Matrix,
+    y: NDArray[Any],
+    checked: tuple[Matrix, Attributes],
+    model_for: Callable[[str, Any, Metric], TrainedModel],
+) -> tuple[str, Any, Metric]:
+    """The candidate (each fitted on all rows) with the best metric on the validation rows."""
     fitted = []
     for name, factory in cands:
         candidate = model_for(name, models.fit(factory, Xf, y), 0.0)
         _, metric_v, _ = _evaluate(candidate, *checked, TrainingError, "the validation dataset")
         assert metric_v is not None  # _check_validation saw labelled rows
         fitted.append((name, candidate.estimator, metric_v))
-    name, est, metric = _select(fitted)
-    return model_for(name, est, metric)
+    return _select(fitted)
+
+
+def _training_rows(
+    X: Any,
+    attributes: Attributes,
+    task_type: str,
+    training_mode: str,
+    label_attribute: str,
+    categorical_features: Sequence[str],
+) -> tuple[Matrix, tuple[str, ...], list[int], list[str]]:
+    """Refuse an unusable training request; else the matrix, the categorical features
+    (deduplicated), and the indices and stripped labels of the labelled rows."""
+    if task_type not in TASK_TYPES:
+        raise TrainingError(
+            f"unknown task_type {task_type!r} (expected classification or regression)"
+        )
+    if training_mode not in TRAINING_MODES:
+        raise TrainingError(
+            f"unknown training_mode {training_mode!r} (expected {', '.join(TRAINING_MODES)})"
+        )
+    Xm = _matrix(X, attributes, TrainingError, "the training dataset")
+    cats = tuple(dict.fromkeys(categorical_features))
+    if label_attribute in cats:
+        raise TrainingError(f"the label {label_attribute!r} cannot also be a categorical feature")
+    rows, labels, seen = labelled_rows(attributes, label_attribute)
+    if not seen:
+        raise TrainingError(f"label attribute {label_attribute!r} not found")
+    if not rows:
+        raise TrainingError(f"no row has a value for the label attribute {label_attribute!r}")
+    missing = missing_categorical(attributes, cats, "the training dataset")
+    if missing:
+        raise TrainingError(missing)
+    return Xm, cats, rows, labels
+
+
+def _training_targets(
+    task_type: str, labels: list[str], label_attribute: str, rows: list[int]
+) -> tuple[tuple[str, ...] | None, tuple[float, ...] | None, NDArray[Any]]:
+    """``(classes, class_values, y)``: the classes (None for regression) and the targets."""
+    if task_type != "classification":
+        y = targets(labels, label_attribute, rows, TrainingError)
+        if len(rows) < 2:
+            raise TrainingError("regression needs at least two labelled rows")
+        return None, None, y
+    classes, class_values = classes_of(labels)
+    if len(classes) < 2:
+        raise TrainingError(
+            f"classification needs at least two classes; every labelled row has {labels[0]!r}"
+        )
+    return classes, class_values, encode(classes, class_values, labels)
 
 
 _T = TypeVar("_T")

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import logging
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Final
 
 import anyio
@@ -122,34 +123,49 @@ async def probe(
         APIError / TransportError: the scratch project could not be created (a refused key,
             an unreachable server). Cancellation propagates, after the cleanup.
     """
-    if isinstance(max_calls, bool) or not isinstance(max_calls, int) or max_calls < 20:
-        raise InvalidInputError("must be an integer >= 20", field="max_calls")
-    if not max_rate > 2:
-        raise InvalidInputError("must be more than 2 calls per second", field="max_rate")
+    _check_bounds(max_calls, max_rate)
     selected = _selected(questions)
     bound = max_calls + (_ramp_calls(max_rate) if rate else 0) + (SIZE_CALLS if size else 0)
     started = time.monotonic()
     session = ProbeSession(client, max_calls=bound, reserve=CLEANUP_RESERVE)
     run = ProbeRun(session, Scratch(), training_timeout=training_timeout)
     say = progress or (lambda step: None)
+    ask = functools.partial(
+        _questions,
+        run,
+        selected,
+        say,
+        rate=rate,
+        size=size,
+        max_rate=max_rate,
+        size_precision=size_precision,
+    )
+    await _ask_then_clean_up(run, say, ask)
+    return _profile(client, run, started)
+
+
+def _check_bounds(max_calls: int, max_rate: float) -> None:
+    """InvalidInputError unless ``max_calls`` is an integer >= 20 and ``max_rate`` is over 2."""
+    if isinstance(max_calls, bool) or not isinstance(max_calls, int) or max_calls < 20:
+        raise InvalidInputError("must be an integer >= 20", field="max_calls")
+    if not max_rate > 2:
+        raise InvalidInputError("must be more than 2 calls per second", field="max_rate")
+
+
+async def _ask_then_clean_up(
+    run: ProbeRun, say: Progress, ask: Callable[[], Awaitable[None]]
+) -> None:
+    """Set up and ``ask`` the questions; then, whatever happened, clean up (shielded from
+    cancellation, within :data:`CLEANUP_SECONDS`) and tell ``say`` what is left behind."""
     try:
         say("setup")
         await _setup(run)
-        await _questions(
-            run,
-            selected,
-            say,
-            rate=rate,
-            size=size,
-            max_rate=max_rate,
-            size_precision=size_precision,
-        )
+        await ask()
     finally:
         with anyio.CancelScope(shield=True), anyio.move_on_after(CLEANUP_SECONDS):
             say("cleanup")
             await _cleanup(run)
         say("left behind: " + ", ".join(run.projects) if run.projects else "cleaned up")
-    return _profile(client, run, started)
 
 
 async def _setup(run: ProbeRun) -> None:
