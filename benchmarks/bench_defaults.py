@@ -88,10 +88,13 @@ def row_bytes(data: tuple[Any, list[str], Any]) -> float:
     return len(sample) / min(1000, len(ids))
 
 
-def sized(rows_max: int, per_row: float, bytes_per_s: float, seconds: float) -> int:
-    """Rows that take about ``seconds`` at ``bytes_per_s``, at least 20 batches' worth."""
+def sized(
+    rows_max: int, per_row: float, bytes_per_s: float, seconds: float, floor: int = 20 * BATCH_ROWS
+) -> int:
+    """Rows that take about ``seconds`` at ``bytes_per_s``, at least ``floor`` (20 bodies'
+    worth) and at most ``rows_max``."""
     wanted = int(seconds * bytes_per_s / per_row)
-    return max(20 * BATCH_ROWS, min(rows_max, wanted))
+    return min(rows_max, max(floor, wanted))
 
 
 def cut(data: tuple[Any, list[str], Any], rows: int) -> tuple[Any, list[str], Any]:
@@ -155,11 +158,17 @@ class Bench:
             return rate, ""
 
         await self.run("hand-written httpx loop", hand_rows, hand)
-        await self.run("ingest() defaults", n, self._defaults(data))
+        # The defaults get the rows of the fastest fixed sizes (the same work for the
+        # server, whose cost per row grows with what it holds); a fixed size too small to
+        # finish them in time gets fewer, at least 20 of its bodies.
         client_calls = min(limit, CEILING)
+        sweep_rows = {}
         for size in SWEEP:
             expected = min(SERVER_BYTES_PER_S, client_calls * size)
-            rows = sized(n, per_row, expected, seconds * 1.3)
+            floor = 20 * max(1, int(size / per_row))
+            sweep_rows[size] = sized(n, per_row, expected, seconds * 1.3, floor)
+        await self.run("ingest() defaults", max(sweep_rows.values()), self._defaults(data))
+        for size, rows in sweep_rows.items():
             await self.run(f"ingest(batch_bytes={size // MIB} MiB)", rows, self._fixed(data, size))
 
     def _defaults(self, data: tuple[Any, list[str], Any]) -> Any:
@@ -286,9 +295,9 @@ def main(argv: list[str] | None = None) -> float:
     rates = [None if r == "none" else float(r) for r in args.rates.split(",")]
     cells = []
     for dim in (int(d) for d in args.dims.split(",")):
-        # Enough rows for the defaults to run about twice --seconds at the server's pace.
+        # Enough rows for the biggest contenders to run about --seconds at the server's pace.
         per_row = 10.5 * dim + 60
-        rows = int(2 * args.seconds * SERVER_BYTES_PER_S / per_row)
+        rows = int(1.4 * args.seconds * SERVER_BYTES_PER_S / per_row)
         for rate in rates:
             cells.append(anyio.run(run_cell, rate, dim, rows, args.seconds))
     for cell in cells:
