@@ -1,8 +1,10 @@
-"""Which request size is fastest: the sweep that set ``ingest``'s default ``max_bytes``.
+"""Which body size is fastest when nothing limits the calls: the sweep that set the
+adaptive sizer's first size (``sizing.INITIAL_BYTES``, kept while calls do not wait).
 
-Ingests the same rows at several body sizes (concurrency 4) into the emulator (a separate
-process that parses every float), and prints MB/s and the ratio against the library's
-default size, measured in the same run.
+Ingests the same rows at several fixed body sizes (``batch_bytes=``, concurrency 4, no
+client rate limit) into the emulator (a separate process that parses every float), and
+prints MB/s and the ratio against the first size, measured in the same run. Under a call
+limit bigger bodies win instead: ``bench_defaults`` measures that.
 
     python -m benchmarks.bench_batch_size [--rows 80000] [--dim 64]
 """
@@ -16,7 +18,7 @@ import anyio
 
 from benchmarks._common import dataset, report
 from vecml_async import AsyncVecML
-from vecml_async._ingest.defaults import DEFAULT_MAX_BYTES
+from vecml_async._ingest.sizing import INITIAL_BYTES
 from vecml_async.emulator import spawn
 
 SIZES = [256 * 1024, 1 << 20, 2 << 20, 4 << 20, 8 << 20, 16 << 20, 64 << 20]
@@ -27,7 +29,7 @@ async def sweep(base_url: str, rows: int, dim: int, concurrency: int) -> dict[in
     out: dict[int, float] = {}
     async with AsyncVecML("vml_bench-size", base_url=base_url, rate_limit=None) as client:
         await client.create_project("size")
-        for size in [DEFAULT_MAX_BYTES, *SIZES]:
+        for size in SIZES:
             name = f"s{size}"
             await client.init("size", name, vector_dim=dim, exist_ok=True)
             started = time.perf_counter()
@@ -37,7 +39,7 @@ async def sweep(base_url: str, rows: int, dim: int, concurrency: int) -> dict[in
                 vectors,
                 ids=ids,
                 attributes=attrs,
-                max_bytes=size,
+                batch_bytes=size,
                 max_rows=10**6,
                 concurrency=concurrency,
             )
@@ -54,16 +56,16 @@ def main(argv: list[str] | None = None) -> float:
     args = parser.parse_args(argv)
     with spawn() as base_url:
         rates = anyio.run(sweep, base_url, args.rows, args.dim, args.concurrency)
-    default = rates[DEFAULT_MAX_BYTES]
+    default = rates[INITIAL_BYTES]
     rows = [
         (
-            f"{size / 2**20:g} MiB" + (" (default)" if size == DEFAULT_MAX_BYTES else ""),
-            f"{rate:.1f} MB/s  ({rate / default:.2f}x default)",
+            f"{size / 2**20:g} MiB" + (" (first size)" if size == INITIAL_BYTES else ""),
+            f"{rate:.1f} MB/s  ({rate / default:.2f}x the first size)",
         )
         for size, rate in sorted(rates.items())
     ]
     best = max(rates, key=rates.__getitem__)
-    verdict = f"best {best / 2**20:g} MiB at {rates[best] / default:.2f}x the default"
+    verdict = f"best {best / 2**20:g} MiB at {rates[best] / default:.2f}x the first size"
     report(
         f"batch size: {args.rows:,} rows, dim {args.dim}, concurrency {args.concurrency}",
         rows,
