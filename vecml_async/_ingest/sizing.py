@@ -19,15 +19,10 @@ the bottleneck), or when the server answered ``Request limit reached``.
   :data:`GROW_CALLS` calls, or after one when the waiting clearly dominates
   (:data:`STRONG_SHARE`); a refusal makes it grow 4x at once (fewer, bigger calls are what
   the server asks for);
-* **search** once a level is not bound: the best size lies between the largest bound size
-  and the smallest one that is not (past it, bigger bodies only cost the server more per
-  byte, and the client more memory). Their geometric middle is tried, and becomes the new
-  upper end when it is not bound (else the new lower end), until the two ends are within
-  :data:`SEARCH_RATIO`; the sizer then settles at :data:`HEADROOM` times the upper end
-  (within the ceiling), so that a budget that slows a little does not make calls the
-  bottleneck again at once. Bytes per second are not
-  compared here: right after a move, calls cut at the earlier size still load the server,
-  so the first calls of a size are slower than it is;
+* **stop** once a level is not bound (after :data:`STOP_CALLS` calls): its calls keep up
+  with the budget. No smaller size is tried: below that edge calls wait again (and, with a
+  client ceiling above the server's limit, are refused), while past it a bigger body costs
+  the server about the same per byte and the memory budget bounds what is held;
 * **step back** while growing, when a bigger level moved fewer bytes per second than the
   smaller one and its latency per MB at least doubled (the server is saturating);
 * **shrink** when the server refuses a size (413) or a call times out: the target halves and
@@ -61,19 +56,12 @@ MAX_STEP: Final = 8
 #: Calls at a size before the sizer grows past it, and before it judges it not bound.
 GROW_CALLS: Final = 2
 STOP_CALLS: Final = 3
-#: The search ends when the smallest unbound size is within this factor of the largest
-#: bound one.
-SEARCH_RATIO: Final = 1.5
-#: How many times the smallest size that did not wait the sizer settles at.
-HEADROOM: Final = 2
-#: Sizes the search tries are multiples of this.
-GRAIN: Final = 64 << 10
 #: Calls of a steady level between two checks of whether it waits on the budget again.
 STEADY_WINDOW: Final = 6
 
 Outcome = Literal["ok", "rate_limited", "too_large", "timeout", "failed"]
 Cut = Literal["bytes", "rows", "end"]
-State = Literal["grow", "search", "steady"]
+State = Literal["grow", "steady"]
 
 
 @dataclass(frozen=True)
@@ -193,9 +181,6 @@ class AdaptiveSize:
     _below: int | None = field(init=False, default=None)
     _refused_at: int | None = field(init=False, default=None)
     _settled: float = field(init=False, default=-math.inf)
-    #: The largest size seen bound, and the smallest seen not bound (the search's ends).
-    _lower: int | None = field(init=False, default=None)
-    _upper: int | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         if self.maximum < 1:
@@ -229,8 +214,6 @@ class AdaptiveSize:
             # earlier size says so too), and no probe of the half size after this.
             if self._refused_at != self._target and self._target < self.ceiling:
                 self._refused_at = self._target
-                self._lower = max(self._lower or 0, self._target)
-                self._upper = None
                 self.state = "grow"
                 self._move(self._target * 4)
         elif m.outcome == "timeout":
@@ -261,14 +244,11 @@ class AdaptiveSize:
     def _decide(self, level: Level) -> None:
         if self.state == "grow":
             self._grow_or_stop(level)
-        elif self.state == "search":
-            self._search(level)
         elif level.calls >= STEADY_WINDOW:
             # A higher bar than for growing: a size settled at the edge of being bound
             # must not bounce back up on every noisy window.
             if level.share >= STRONG_SHARE and self._target < self.ceiling:
                 self.state = "grow"
-                self._lower, self._upper = self._target, None
                 self._grow_or_stop(level)
             else:
                 self._levels[self._target] = Level()  # a fresh window
@@ -284,11 +264,9 @@ class AdaptiveSize:
         if bound and self._target >= self.ceiling:
             self.state = "steady"
         elif bound and (level.calls >= GROW_CALLS or level.share >= STRONG_SHARE):
-            self._lower = self._target
             self._move(self._target * level.step(self.senders))
         elif not bound and level.calls >= STOP_CALLS:
-            self._upper = self._target
-            self._next_try()
+            self.state = "steady"  # its calls keep up with the budget
 
     @staticmethod
     def _saturating(level: Level, below: Level) -> bool:
@@ -296,44 +274,6 @@ class AdaptiveSize:
         if level.calls < 2 or below.calls < 2:
             return False
         return level.rate < below.rate and level.latency_per_mb >= 2 * below.latency_per_mb
-
-    def _search(self, level: Level) -> None:
-        """Judge the size tried: a new upper end if it is not bound, else a new lower end;
-        then the next try."""
-        if level.calls < STOP_CALLS or self._upper is None:
-            return
-        if level.share < BOUND_SHARE:
-            self._upper = self._target
-        else:
-            self._lower = self._target
-        self._next_try()
-
-    def _next_try(self) -> None:
-        """The middle of the search's ends, or the upper end once they are close."""
-        lower, upper = self._lower, self._upper
-        assert upper is not None
-        if lower is None:  # no size ever waited: nothing limits the calls
-            self.state = "steady"
-            self._move(upper, keep=True)
-            return
-        if upper <= lower * SEARCH_RATIO:
-            self._settle(upper)
-            return
-        middle = max(GRAIN, round(math.sqrt(lower * upper) / GRAIN) * GRAIN)
-        if not lower < middle < upper:
-            self._settle(upper)
-            return
-        self.state = "search"
-        self._move(middle)
-
-    def _settle(self, upper: int) -> None:
-        """Steady at :data:`HEADROOM` times the smallest size whose calls did not wait (a
-        smaller one did): right at that edge, any slowdown of the budget or jitter of the
-        calls makes them the bottleneck again, while a bigger body costs the server no
-        more per byte (measured under a 10 calls/s budget: fixed 16 MiB bodies moved
-        1.1-1.25x the rows/s of the 8-11 MiB edge); never past the ceiling."""
-        self.state = "steady"
-        self._move(upper * HEADROOM, keep=True)
 
     # ------------------------------------------------------------------ moves
 
@@ -347,12 +287,11 @@ class AdaptiveSize:
     def _bounded(self, size: int) -> int:
         return max(self.minimum, min(size, self.ceiling))
 
-    def _move(self, size: int, *, keep: bool = False) -> None:
+    def _move(self, size: int) -> None:
         new = self._bounded(size)
         if new == self._target:
             return
         self._below = self._target if new > self._target else None
         self._target = new
         self.history.append(new)
-        if not keep or new not in self._levels:
-            self._levels[new] = Level()
+        self._levels[new] = Level()

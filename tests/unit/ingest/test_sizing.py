@@ -12,7 +12,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vecml_async._ingest.sizing import (
-    HEADROOM,
     INITIAL_BYTES,
     MAX_STEP,
     AdaptiveSize,
@@ -159,9 +158,9 @@ def test_a_saturating_server_makes_it_step_back() -> None:
 
 
 @pytest.mark.parametrize("knee", [3 * MIB, 6 * MIB, 11 * MIB, 40 * MIB])
-def test_the_search_settles_just_above_the_size_where_calls_stop_waiting(knee: int) -> None:
+def test_growth_stops_at_the_first_size_whose_calls_do_not_wait(knee: int) -> None:
     """Bodies under ``knee`` wait for tokens, bodies over it do not (and cost the server
-    the same per byte): the sizer ends on a size that is not bound, within HEADROOM x 1.5
+    the same per byte): the sizer ends on a size that is not bound, within one growth step
     of the knee (or at its maximum), and stays there."""
     sizer = AdaptiveSize(64 * MIB, senders=4)
     at = 0.0
@@ -174,7 +173,7 @@ def test_the_search_settles_just_above_the_size_where_calls_stop_waiting(knee: i
         if sizer.state == "steady":
             break
     assert sizer.state == "steady"
-    highest = min(sizer.maximum, HEADROOM * 1.5 * knee * 1.05)
+    highest = min(sizer.maximum, MAX_STEP * knee)
     assert knee <= sizer.target <= highest, [h / MIB for h in sizer.history]
 
 
