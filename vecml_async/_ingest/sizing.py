@@ -20,9 +20,13 @@ the bottleneck), or when the server answered ``Request limit reached``.
   (:data:`STRONG_SHARE`); a refusal makes it grow 4x at once (fewer, bigger calls are what
   the server asks for);
 * **stop** once a level is not bound (after :data:`STOP_CALLS` calls): its calls keep up
-  with the budget. No smaller size is tried: below that edge calls wait again (and, with a
-  client ceiling above the server's limit, are refused), while past it a bigger body costs
-  the server about the same per byte and the memory budget bounds what is held;
+  with the budget. The edge lies between it and the last size that waited, up to
+  :data:`MAX_STEP` times smaller; one size is *checked* in between, :data:`HEADROOM` times
+  the last size that waited (room for a budget that slows a little), and kept unless its
+  calls wait too (then the sizer goes back up). No finer search: near the edge calls wait
+  again (and, with a client ceiling above the server's limit, are refused), while a body
+  a few times bigger than needed costs the server only a little more per byte (JSON
+  parsing slows with the document's size);
 * **step back** while growing, when a bigger level moved fewer bytes per second than the
   smaller one and its latency per MB at least doubled (the server is saturating);
 * **shrink** when the server refuses a size (413) or a call times out: the target halves and
@@ -56,12 +60,14 @@ MAX_STEP: Final = 8
 #: Calls at a size before the sizer grows past it, and before it judges it not bound.
 GROW_CALLS: Final = 2
 STOP_CALLS: Final = 3
+#: How many times the last size whose calls waited the checked size is.
+HEADROOM: Final = 2
 #: Calls of a steady level between two checks of whether it waits on the budget again.
 STEADY_WINDOW: Final = 6
 
 Outcome = Literal["ok", "rate_limited", "too_large", "timeout", "failed"]
 Cut = Literal["bytes", "rows", "end"]
-State = Literal["grow", "steady"]
+State = Literal["grow", "check", "steady"]
 
 
 @dataclass(frozen=True)
@@ -181,6 +187,8 @@ class AdaptiveSize:
     _below: int | None = field(init=False, default=None)
     _refused_at: int | None = field(init=False, default=None)
     _settled: float = field(init=False, default=-math.inf)
+    #: The size growth stopped at, while a smaller one is checked.
+    _above: int | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         if self.maximum < 1:
@@ -244,6 +252,11 @@ class AdaptiveSize:
     def _decide(self, level: Level) -> None:
         if self.state == "grow":
             self._grow_or_stop(level)
+        elif self.state == "check":
+            if level.calls >= STOP_CALLS:
+                self.state = "steady"
+                if level.share >= BOUND_SHARE and self._above is not None:
+                    self._move(self._above)  # too small after all: back where growth stopped
         elif level.calls >= STEADY_WINDOW:
             # A higher bar than for growing: a size settled at the edge of being bound
             # must not bounce back up on every noisy window.
@@ -266,7 +279,18 @@ class AdaptiveSize:
         elif bound and (level.calls >= GROW_CALLS or level.share >= STRONG_SHARE):
             self._move(self._target * level.step(self.senders))
         elif not bound and level.calls >= STOP_CALLS:
-            self.state = "steady"  # its calls keep up with the budget
+            self._stop()
+
+    def _stop(self) -> None:
+        """Calls at this size keep up with the budget: check :data:`HEADROOM` times the last
+        size that waited, if that is smaller (see the module docstring)."""
+        smaller = self._below * HEADROOM if self._below is not None else None
+        if smaller is None or smaller >= self._target:
+            self.state = "steady"
+            return
+        self.state = "check"
+        self._above = self._target
+        self._move(smaller)
 
     @staticmethod
     def _saturating(level: Level, below: Level) -> bool:

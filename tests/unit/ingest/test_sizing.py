@@ -158,23 +158,36 @@ def test_a_saturating_server_makes_it_step_back() -> None:
 
 
 @pytest.mark.parametrize("knee", [3 * MIB, 6 * MIB, 11 * MIB, 40 * MIB])
-def test_growth_stops_at_the_first_size_whose_calls_do_not_wait(knee: int) -> None:
+def test_it_settles_on_a_size_whose_calls_do_not_wait(knee: int) -> None:
     """Bodies under ``knee`` wait for tokens, bodies over it do not (and cost the server
     the same per byte): the sizer ends on a size that is not bound, within one growth step
     of the knee (or at its maximum), and stays there."""
+    sizer = _settle_at_knee(knee)
+    assert sizer.state == "steady"
+    highest = min(sizer.maximum, MAX_STEP * knee)
+    assert knee <= sizer.target <= highest, [h / MIB for h in sizer.history]
+
+
+def _settle_at_knee(knee: int) -> AdaptiveSize:
     sizer = AdaptiveSize(64 * MIB, senders=4)
     at = 0.0
     for _ in range(200):
-        size = sizer.target
-        latency = size / 80e6
-        wait = 2 * latency if size < knee else 0.0
+        latency = sizer.target / 80e6
+        wait = 2 * latency if sizer.target < knee else 0.0
         at += latency + wait
         call(sizer, at, latency=latency, wait=wait)
         if sizer.state == "steady":
             break
-    assert sizer.state == "steady"
-    highest = min(sizer.maximum, MAX_STEP * knee)
-    assert knee <= sizer.target <= highest, [h / MIB for h in sizer.history]
+    return sizer
+
+
+def test_an_overshoot_checks_twice_the_last_size_that_waited() -> None:
+    """Growth jumped from 8 MiB (calls waited) to 64 MiB (they do not): 16 MiB is checked
+    and kept when its calls keep up; when they wait too, the sizer goes back to 64 MiB."""
+    kept = _settle_at_knee(11 * MIB)
+    assert kept.history[-3:] == [8 * MIB, 64 * MIB, 16 * MIB] and kept.state == "steady"
+    back = _settle_at_knee(40 * MIB)
+    assert back.history[-3:] == [64 * MIB, 16 * MIB, 64 * MIB] and back.state == "steady"
 
 
 def test_a_steady_size_grows_again_when_calls_start_waiting() -> None:
