@@ -93,7 +93,7 @@ async def run_ingest(
             reader,
             feed=feed,
             sizer=sizer,
-            turns=Turns(sender.budget),
+            turns=Turns(sender.budget, ready=feed.ready),
             checkpoint=checkpoint,
             watcher=watcher,
             progress=_reporter(callback, reader, watcher, source.length),
@@ -190,7 +190,7 @@ def _watcher(
         poll=sender.poll,
         timeout=options.job_timeout,
         pollers=options.concurrency,
-        backlog=2 * options.concurrency,
+        backlog_bytes=options.max_memory // 8,
     )
 
 

@@ -100,6 +100,12 @@ class Feed:
         """Nothing is queued and nothing more will be."""
         return self.closed and not self.batcher.pending_rows
 
+    def ready(self) -> bool:
+        """Whether a batch can be cut now at the target in force."""
+        if self.exhausted:
+            return False
+        return self.closed or self.batcher.ready(self.target())
+
     async def wait_ready(self) -> int | None:
         """Wait until a batch can be cut at the target in force (full, or the last rows);
         that target, or ``None`` once nothing is left.

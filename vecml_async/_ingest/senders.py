@@ -232,6 +232,13 @@ class BatchSender:
 
     async def _next(self) -> _Turn | None:
         """The next batch and its token, or ``None`` once nothing is left to send."""
+        self.turns.enter()
+        try:
+            return await self._take_turn()
+        finally:
+            self.turns.leave()
+
+    async def _take_turn(self) -> _Turn | None:
         async with self._turn_lock:
             while True:
                 target = await self.feed.wait_ready()

@@ -5,9 +5,9 @@ local limiter, a Redis or Ray budget). A batch takes its token *before* it is cu
 (:meth:`Turns.send`), so the size chosen while it waited applies to it; its call then goes
 through a :class:`CallBudget` whose first ``acquire`` is already paid, and whose retries take
 turns like any batch. Job polls (:meth:`Turns.poll`) take a token only when no batch is
-waiting for one, unless the poll is *urgent* (too many jobs wait to be seen final: then it
-queues with the batches), so waiting for jobs overlaps sending without slowing it when
-tokens are scarce, and only the last few jobs remain once the last batch is sent.
+waiting for one, unless the poll is *urgent* (the jobs waiting to be seen final hold too
+much: then it queues with the batches), so waiting for jobs uses the spare budget and never
+slows sending when tokens are scarce.
 
 Refusals and successes are reported to the client's budget unchanged, so its adaptive rate
 follows the server for every call of the client.
@@ -24,14 +24,38 @@ from vecml_async._limiter import Budget
 
 
 class Turns:
-    """Who takes the next token of ``budget``: waiting batches before job polls."""
+    """Who takes the next token of ``budget``: batches before job polls.
 
-    def __init__(self, budget: Budget) -> None:
+    A batch comes first while it waits for its token, and also while a sender is between
+    two batches with rows ready to cut (``ready()``): it is about to ask for a token, and a
+    poll slipping into that moment would take it.
+    """
+
+    def __init__(self, budget: Budget, ready: Callable[[], bool] = lambda: False) -> None:
         self.budget = budget
+        self.ready = ready
         self.sends_waiting = 0
+        self.between = 0  # senders asking for their next batch
         self.sends = 0  # tokens taken for batches (first attempts and retries)
         self.polls = 0  # tokens taken for job polls
-        self._no_sends: anyio.Event | None = None
+        self._changed: anyio.Event | None = None
+
+    def _wake(self) -> None:
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
+
+    def _batches_first(self) -> bool:
+        return self.sends_waiting > 0 or (self.between > 0 and self.ready())
+
+    def enter(self) -> None:
+        """A sender asks for its next batch (until :meth:`leave`)."""
+        self.between += 1
+
+    def leave(self) -> None:
+        """The sender has its batch and token, or nothing is left to send."""
+        self.between -= 1
+        self._wake()
 
     async def send(self) -> None:
         """Wait for a token for a batch (a first attempt or a retry)."""
@@ -40,17 +64,16 @@ class Turns:
             await self.budget.acquire()
         finally:
             self.sends_waiting -= 1
-            if self.sends_waiting == 0 and self._no_sends is not None:
-                self._no_sends.set()
-                self._no_sends = None
+            self._wake()
         self.sends += 1
 
     async def poll(self, *, urgent: bool = False) -> None:
-        """Wait for a token for a job poll: once no batch waits for one (``urgent``: now)."""
-        while self.sends_waiting and not urgent:
-            if self._no_sends is None:
-                self._no_sends = anyio.Event()
-            await self._no_sends.wait()
+        """Wait for a token for a job poll: once batches do not come first (``urgent``:
+        now)."""
+        while not urgent and self._batches_first():
+            if self._changed is None:
+                self._changed = anyio.Event()
+            await self._changed.wait()
         await self.budget.acquire()
         self.polls += 1
 

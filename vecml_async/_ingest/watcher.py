@@ -4,9 +4,13 @@ Every accepted batch hands its job to the :class:`JobWatcher` at once. A few pol
 poll the jobs, oldest due first, each job at the client's ``PollPolicy`` intervals (the
 first poll one ``initial_interval`` after the batch landed). Polls go through the ingest's
 :class:`~.turns.Turns`: they take a token only when no batch waits for one, so they use the
-spare budget, unless more than ``backlog`` jobs are waiting to be seen final (then a poll
-queues with the batches, so the backlog, and the polling left after the last send, stays
-small).
+spare budget. When every token goes to a batch (the calls are the bottleneck), polling
+during the sending could only delay batches, and a poll that finds a job unfinished is a
+token lost, so the jobs wait for the end; with spare budget (the adaptive body size makes
+calls keep up with the budget) they are seen while later batches go out, and only the last
+few remain after the last send. One bound holds either way: once the ids of the jobs not
+seen final take more than ``backlog_bytes`` (what the watcher keeps of each batch to report
+it failed), a poll queues with the batches.
 
 A job seen ``finished`` counts in ``report.jobs_finished``; ``failed`` (or a poll that fails
 after its retries) makes its rows failures (kind ``"job"``) and takes them out of the
@@ -94,7 +98,7 @@ class JobWatcher:
         poll: PollPolicy,
         timeout: float | None,
         pollers: int,
-        backlog: int,
+        backlog_bytes: int,
         on_change: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self.report = report
@@ -102,12 +106,13 @@ class JobWatcher:
         self.poll = poll
         self.timeout = timeout if timeout is not None else poll.upload_timeout
         self.pollers = max(1, pollers)
-        self.backlog = max(1, backlog)
+        self.backlog_bytes = max(1, backlog_bytes)
         self.on_change = on_change
         self.jobs_total = 0
         self.seen = 0  # jobs seen final (finished, failed or timed out)
         self.sending_done_at: float | None = None
         self._queue: list[_Watched] = []
+        self._held = 0  # bytes of ids kept for the jobs not seen final
         self._polling = 0
         self._seq = itertools.count()
         self._rng = random.Random()
@@ -120,7 +125,7 @@ class JobWatcher:
 
     def urgent(self) -> bool:
         """Whether the next poll may go ahead of waiting batches (the backlog is full)."""
-        return self.outstanding > self.backlog
+        return self._held > self.backlog_bytes
 
     def _notify(self) -> None:
         self._changed.set()
@@ -131,6 +136,7 @@ class JobWatcher:
         first = 0.0 if is_testing() else self.poll.initial_interval
         due = time.monotonic() + first
         heapq.heappush(self._queue, _Watched(due, next(self._seq), sent, job))
+        self._held += len(sent.ids)
         self.jobs_total += 1
         self._notify()
 
@@ -179,6 +185,7 @@ class JobWatcher:
             status = await item.job.refresh()
         except VecMLError as err:
             await self._failed(item.sent, err)
+            self._held -= len(item.sent.ids)
             return
         if status.is_finished:
             self.seen += 1
@@ -198,6 +205,7 @@ class JobWatcher:
             item.due = time.monotonic() + self.poll.interval(item.polls, self._rng)
             heapq.heappush(self._queue, item)
             return
+        self._held -= len(item.sent.ids)
         if self.on_change is not None:
             await self.on_change()
 

@@ -72,6 +72,37 @@ async def test_a_poll_waits_while_a_batch_waits_for_a_token() -> None:
     assert (turns.sends, turns.polls) == (1, 1)
 
 
+@pytest.mark.parametrize("rows_ready", [True, False])
+async def test_a_poll_gives_way_to_a_sender_between_two_batches(rows_ready: bool) -> None:
+    """A sender just got its token; another sender, between two batches, has rows ready
+    and is about to ask for one: the poll waits for it. Without rows ready, nobody is
+    about to ask, and the poll goes."""
+    budget = GatedBudget()
+    turns = Turns(budget, ready=lambda: rows_ready)
+    order: list[str] = []
+
+    async def poll() -> None:
+        await turns.poll()
+        order.append("poll")
+
+    turns.enter()  # the second sender, waiting for the first to take its batch
+    async with anyio.create_task_group() as group:
+        group.start_soon(poll)
+        await anyio.wait_all_tasks_blocked()
+        assert budget.waiting == (0 if rows_ready else 1)
+        if rows_ready:
+            group.start_soon(turns.send)
+            await anyio.wait_all_tasks_blocked()
+            turns.leave()  # ... it asked for its token
+            budget.release()
+            await anyio.wait_all_tasks_blocked()
+            assert turns.sends == 1 and not order and budget.waiting == 1
+        budget.release()
+    assert order == ["poll"]
+    if not rows_ready:
+        turns.leave()
+
+
 async def test_an_urgent_poll_queues_with_the_batches() -> None:
     """When too many jobs wait to be seen final, a poll goes to the budget at once."""
     budget = GatedBudget()
