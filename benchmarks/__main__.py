@@ -20,6 +20,7 @@ BENCHMARKS = [
     "bench_batch_size",
     "bench_shared_budget",
     "bench_defaults",
+    "bench_wait_overlap",
 ]
 
 
