@@ -250,11 +250,9 @@ class DataEndpoints(ClientCore):
         under the client's rate limiter. Retries re-send the same bytes with the same ids.
         Memory stays within ``max_memory`` whatever the input size.
 
-        Body sizes adapt: bodies start at 1 MiB and grow while batches ready to go wait for
-        the rate limiter (calls are the bottleneck, so each call should carry more), until
-        they stop waiting, bytes per second stop rising with size, or the server refuses a
-        size (413) or times out; a body refused as too large is cut smaller and sent again.
-        ``batch_bytes=`` sets one fixed size instead.
+        Body sizes adapt: from 1 MiB they grow while ready batches wait for the rate limiter
+        (calls are the bottleneck), until the calls keep up with it; a size the server
+        refuses (413) or that times out is cut smaller. ``batch_bytes=`` fixes the size.
 
         Args:
             data: a 2-D numpy array; a list of vectors; a scipy.sparse matrix (sparse

@@ -9,15 +9,14 @@ this module (the call: budget, retries, hooks), :mod:`~vecml_async._exchange` (o
    ``SendStats.limiter_wait``);
 2. runs under one deadline for the whole attempt (connect, send, headers, body): the
    ``timeout``, never past the call's overall deadline;
-3. reads the answer up to a bound: :data:`~vecml_async.errors.BODY_LIMIT` bytes of a
-   refusal, ``max_response_bytes`` of a success (a clear error past it);
+3. reads at most :data:`~vecml_async.errors.BODY_LIMIT` bytes of a refusal and
+   ``max_response_bytes`` of a success (a clear error past it);
 4. is classified, the answer redacted once on the way in (key masked, echoed
-   ``user_api_key`` fields dropped) before anything else sees it.
+   ``user_api_key`` fields dropped).
 
-Then the pure decision of :mod:`vecml_async._retry` says retry, raise or done. Every exception
-out of the HTTP client maps to the error tree; cancellation propagates untouched. Bodies are
-never logged and never bound to frame locals beyond ``body`` (whose repr hides them): they
-hold the key.
+Then :mod:`vecml_async._retry` says retry, raise or done. Every exception out of the HTTP
+client maps to the error tree; cancellation propagates. Bodies hold the key: never logged,
+never bound to frame locals beyond ``body`` (whose repr hides them).
 """
 
 from __future__ import annotations
