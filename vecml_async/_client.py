@@ -20,12 +20,12 @@ from vecml_async._client_automl import AutoMLEndpoints, FileInput, csv_header
 from vecml_async._client_core import CallOptions, build_request, parse_answer
 from vecml_async._client_data import DataEndpoints
 from vecml_async._config import (
-    API_KEY_ENV,
-    BASE_URL_ENV,
-    DEFAULT_BASE_URL,
     PollPolicy,
     RateLimitPolicy,
     RetryPolicy,
+    check_positive_int,
+    key_and_url,
+    retry_policy,
 )
 from vecml_async._files import load_file
 from vecml_async._hooks import HookArg, Hooks
@@ -151,20 +151,8 @@ class AsyncVecML(DataEndpoints, AutoMLEndpoints):
         on_retry: HookArg = None,
         profile: ServerProfile | Mapping[str, Any] | str | os.PathLike[str] | None = None,
     ) -> None:
-        key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
-        if not key:
-            raise InvalidInputError(
-                f"no API key: pass api_key= or set the {API_KEY_ENV} environment variable",
-                field="api_key",
-            )
-        url = base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
-        if not url.startswith(("http://", "https://")):
-            raise InvalidInputError(f"{url!r} is not an http(s) URL", field="base_url")
-        retry = retry or RetryPolicy()
-        if max_retries is not None:
-            retry = dataclasses.replace(retry, max_retries=max_retries)
-        if deadline is not None:
-            retry = dataclasses.replace(retry, deadline=deadline)
+        key, url = key_and_url(api_key, base_url)
+        retry = retry_policy(retry, max_retries, deadline)
         self._profile = _read_profile(profile)
         adapt = Adaptation.of(self._profile)
         if rate_limit is _UNSET:
@@ -368,12 +356,8 @@ class AsyncVecML(DataEndpoints, AutoMLEndpoints):
         check_name(collection_name, "collection_name")
         if vector_type is not None:
             check_choice(vector_type, VECTOR_TYPES, "vector_type")
-        if vector_dim is not None and (
-            not isinstance(vector_dim, int) or isinstance(vector_dim, bool) or vector_dim <= 0
-        ):
-            raise InvalidInputError(
-                f"must be a positive integer, got {vector_dim!r}", field="vector_dim"
-            )
+        if vector_dim is not None:
+            check_positive_int(vector_dim, "vector_dim")
         options = CallOptions(timeout, extra_body, extra_headers)
         payload = await load_file(
             file,

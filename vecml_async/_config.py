@@ -8,7 +8,9 @@ become zero, every other behaviour (attempt counts, deadlines, classification) s
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
+import os
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -265,3 +267,35 @@ class RateLimitPolicy:
             )
         _check(owner, "recovery_per_second", self.recovery_per_second)
         _check(owner, "decrease_interval", self.decrease_interval)
+
+
+def key_and_url(api_key: str | None, base_url: str | None) -> tuple[str, str]:
+    """The key and base URL given, else from the environment (checked)."""
+    key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
+    if not key:
+        raise InvalidInputError(
+            f"no API key: pass api_key= or set the {API_KEY_ENV} environment variable",
+            field="api_key",
+        )
+    url = base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+    if not url.startswith(("http://", "https://")):
+        raise InvalidInputError(f"{url!r} is not an http(s) URL", field="base_url")
+    return key, url
+
+
+def retry_policy(
+    retry: RetryPolicy | None, max_retries: int | None, deadline: float | None
+) -> RetryPolicy:
+    """``retry`` (default ``RetryPolicy()``) with the shorthands applied."""
+    retry = retry or RetryPolicy()
+    if max_retries is not None:
+        retry = dataclasses.replace(retry, max_retries=max_retries)
+    if deadline is not None:
+        retry = dataclasses.replace(retry, deadline=deadline)
+    return retry
+
+
+def check_positive_int(value: object, field: str) -> None:
+    """Refuse anything but a positive ``int`` (``bool`` included) for ``field``."""
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise InvalidInputError(f"must be a positive integer, got {value!r}", field=field)

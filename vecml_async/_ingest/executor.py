@@ -101,8 +101,7 @@ async def run_ingest(
             resplit=options.adaptive,
         )
         await run(reader, senders, watcher, options.concurrency)
-    report.peak_memory = feed.peak
-    report.target_history = list(getattr(sizer, "history", [sizer.target]))
+    report.peak_memory, report.target_history = feed.peak, list(sizer.history)
     if reader.refused is not None:
         raise reader.refused  # refused before anything was sent
     settle(reader, senders, source.length)

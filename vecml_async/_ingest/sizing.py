@@ -154,6 +154,10 @@ class Sizer(Protocol):
     @property
     def target(self) -> int: ...
 
+    @property
+    def history(self) -> list[int]:
+        """Every target in force so far, the first one first."""
+
     def observe(self, m: Measurement) -> None: ...
 
 
@@ -166,6 +170,10 @@ class FixedSize:
     @property
     def target(self) -> int:
         return self.size
+
+    @property
+    def history(self) -> list[int]:
+        return [self.size]
 
     def observe(self, m: Measurement) -> None:
         return None

@@ -217,14 +217,10 @@ _QUIET_HTTP = _quiet_http_protocol()
 def guarded_http_protocol(header_timeout: float, max_header_bytes: int) -> type[asyncio.Protocol]:
     """The quiet protocol, closing connections that are slow or long to send a request head.
 
-    A connection reads a head from when it opens, and again once a request is done (its body
-    all in and its answer sent). Until the head is complete it gets ``header_timeout``
-    seconds and ``max_header_bytes`` bytes; past either, it is closed. Slowloris clients
-    (heads trickled a byte at a time) hold a connection for ``header_timeout`` at most, and a
-    head cannot grow the server's memory past the bound (httptools itself has no limit).
-    The head is complete when uvicorn starts a new request cycle; body deadlines are the
-    application's (``EmulatorSettings.body_timeout``).
-    """
+    A head (read when a connection opens, and after each answer) gets ``header_timeout``
+    seconds and ``max_header_bytes`` bytes (httptools has no limit); past either, the
+    connection is closed, so slowloris clients hold it ``header_timeout`` at most. Body
+    deadlines are the application's (``EmulatorSettings.body_timeout``)."""
 
     class GuardedHTTPProtocol(_QUIET_HTTP):  # type: ignore[misc,valid-type]
         _head_timer: asyncio.TimerHandle | None = None
