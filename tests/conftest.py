@@ -7,6 +7,7 @@ traceback of each (chained causes included).
 
 from __future__ import annotations
 
+import signal
 import traceback
 import weakref
 from collections.abc import Iterator
@@ -15,6 +16,11 @@ import pytest
 
 from vecml_async.errors import VecMLError
 from vecml_async.testing import TEST_API_KEY
+
+# A suite started in the background of a non-interactive shell inherits SIGINT ignored, and
+# so would the commands that the Ctrl-C tests start and interrupt: give them the default.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 #: Keys of the unit, robustness and fixture-based suites.
 SUITE_KEYS = (
