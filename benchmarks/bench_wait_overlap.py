@@ -11,7 +11,7 @@ sending, and the jobs are seen then; with small fixed bodies every call goes to 
 the polls wait for the end and the ratio is about 1.0 (never below: a poll never takes a
 batch's turn).
 
-    python -m benchmarks.bench_wait_overlap [--rows 400000] [--dim 128] [--rate 10]
+    python -m benchmarks.bench_wait_overlap [--rows 200000] [--dim 128] [--rate 10]
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ async def run(base_url: str, rows: int, dim: int) -> tuple[list[tuple[str, str]]
 
 def main(argv: list[str] | None = None) -> float:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rows", type=int, default=400_000)
+    parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--dim", type=int, default=128)
     parser.add_argument("--rate", type=float, default=10.0)
     parser.add_argument("--job-seconds", type=float, default=0.5)
