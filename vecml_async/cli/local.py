@@ -9,6 +9,7 @@ process that Ctrl-C stops within 2 s, even during a training job (see ``_supervi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -75,15 +76,7 @@ def demo(
         concurrency=concurrency,
         cleanup=cleanup,
     )
-    status = rich_console(stderr=True)
     watch = IngestWatch(show=not json_out)
-
-    def on_step(name: str, detail: str, seconds: float) -> None:
-        if watch.state is not None:
-            watch.close()  # the training ingest is over: its bar ends before the next line
-        if not json_out:
-            status.print(f"[green]✓[/] {name:<18} {seconds:6.2f} s  {detail}")
-
     remember_key(api_key)
     result = run(
         lambda: run_demo(
@@ -93,13 +86,26 @@ def demo(
             use_emulator=True if emulator else None,
             rate_limit=rate_limit,
             progress=watch,
-            on_step=on_step,
+            on_step=_step_printer(watch, json_out=json_out),
         )
     )
     if json_out:
         print_json(result.as_dict())
     else:
         _print_demo(result, rich_console())
+
+
+def _step_printer(watch: IngestWatch, *, json_out: bool) -> Callable[[str, str, float], None]:
+    """A line on stderr per finished step of the demo (none with ``--json``)."""
+    status = rich_console(stderr=True)
+
+    def on_step(name: str, detail: str, seconds: float) -> None:
+        if watch.state is not None:
+            watch.close()  # the training ingest is over: its bar ends before the next line
+        if not json_out:
+            status.print(f"[green]✓[/] {name:<18} {seconds:6.2f} s  {detail}")
+
+    return on_step
 
 
 def _print_demo(result: Any, console: Any) -> None:
