@@ -24,9 +24,15 @@ BATCH_ROWS = 1000
 
 
 def seed_loop(
-    base_url: str, key: str, project: str, collection: str, data: tuple[Any, list[str], Any]
+    base_url: str,
+    key: str,
+    project: str,
+    collection: str,
+    data: tuple[Any, list[str], Any],
+    batch_rows: int = BATCH_ROWS,
 ) -> float:
-    """Rows/s of the seed script's loop over ``data`` (vectors, ids, attributes)."""
+    """Rows/s of the seed script's loop over ``data`` (vectors, ids, attributes):
+    sequential blocking ``requests.post(json=...)`` of lists, ``batch_rows`` a request."""
     import requests
 
     vectors, ids, attributes = data
@@ -34,8 +40,8 @@ def seed_loop(
     started = time.perf_counter()
     with requests.Session() as session:
         session.trust_env = False
-        for start in range(0, rows, BATCH_ROWS):
-            stop = min(rows, start + BATCH_ROWS)
+        for start in range(0, rows, batch_rows):
+            stop = min(rows, start + batch_rows)
             body = {
                 "user_api_key": key,
                 "project_name": project,

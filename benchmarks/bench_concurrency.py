@@ -24,34 +24,11 @@ from typing import Any
 import anyio
 
 from benchmarks._common import dataset, report
+from benchmarks._contenders import seed_loop
 from vecml_async import AsyncVecML
 from vecml_async.emulator import FaultConfig, spawn
 
 KEY = "vml_bench-concurrency"
-
-
-def seed_pattern(
-    base_url: str, vectors: Any, ids: list[str], attrs: list[dict[str, str]], batch: int
-) -> float:
-    """The seed script's way: sequential blocking ``requests.post(json=...)`` of lists."""
-    import requests
-
-    rows = len(ids)
-    started = time.perf_counter()
-    with requests.Session() as session:
-        session.trust_env = False
-        for start in range(0, rows, batch):
-            stop = min(rows, start + batch)
-            body = {
-                "user_api_key": KEY,
-                "project_name": "bench",
-                "collection_name": "seed",
-                "string_ids": ids[start:stop],
-                "data": vectors[start:stop].tolist(),
-                "attributes": attrs[start:stop],
-            }
-            session.post(f"{base_url}/add_data_batch", json=body).raise_for_status()
-    return rows / (time.perf_counter() - started)
 
 
 async def sequential_add_data_batch(
@@ -79,7 +56,7 @@ async def run(args: argparse.Namespace, base_url: str) -> list[tuple[str, float]
         for name in ("seed", "loop", "ingest"):
             await client.init("bench", name, vector_dim=args.dim)
         seed_rate = await anyio.to_thread.run_sync(
-            seed_pattern, base_url, vectors, ids, attrs, args.batch_rows
+            seed_loop, base_url, KEY, "bench", "seed", (vectors, ids, attrs), args.batch_rows
         )
         results.append(("seed pattern (requests, json=)", seed_rate))
         loop_rate = await sequential_add_data_batch(client, vectors, ids, attrs, args.batch_rows)
